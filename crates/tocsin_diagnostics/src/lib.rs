@@ -2,7 +2,7 @@
 //!
 //! Every half of tocsin (static rules, live probes, `scan`) produces [`Finding`]s; the
 //! renderers here turn a [`Report`] into text with code frames, one line per finding,
-//! JSON, SARIF 2.1.0 or GitHub workflow annotations. Renderers never decide what is a
+//! JSON, SARIF 2.1.0, GitHub workflow annotations or a self-contained HTML page. Renderers never decide what is a
 //! finding and never touch a socket or the file system beyond the writer they are given.
 
 mod finding;
@@ -12,4 +12,4 @@ pub use finding::{
     ExchangeEvidence, Finding, HttpLocation, InputError, Location, Position, Related, RuleMeta,
     Severity, SourceSpan, Status,
 };
-pub use render::{render, Format, RenderOptions, Report, SourceLookup};
+pub use render::{render, Format, RenderOptions, Report, SeverityCounts, SourceLookup};

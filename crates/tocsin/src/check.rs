@@ -1,0 +1,163 @@
+//! `tocsin check`: run the rules over the app model and render the findings.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use globset::GlobSet;
+use sha2::{Digest, Sha256};
+use tocsin_diagnostics::{render, Finding, Format, Location, RenderOptions, Report, RuleMeta};
+use tocsin_python::{AppModel, Index, Project};
+use tocsin_rules::{Context, Settings};
+
+use crate::analysis;
+use crate::args::{CheckArgs, ColorChoice, OutputFormat};
+use crate::config::{matches_selector, validate_selectors, DEFAULT_TEST_PATHS};
+use crate::discovery::build_globset;
+use crate::output::Output;
+use crate::suppress;
+use crate::ExitStatus;
+
+pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
+    let loaded = analysis::load(&args.input)?;
+    let config = &loaded.config;
+    let known: Vec<&str> = tocsin_rules::all_rule_meta().iter().map(|m| m.code).collect();
+    let mut select: Vec<String> = if args.select.is_empty() { config.select.clone() } else { args.select.clone() };
+    if select.is_empty() {
+        select.push("ALL".to_string());
+    }
+    let mut ignore = config.ignore.clone();
+    ignore.extend(args.ignore.iter().cloned());
+    validate_selectors(&select, &known)?;
+    validate_selectors(&ignore, &known)?;
+    let enabled = |code: &str| {
+        select.iter().any(|s| matches_selector(code, s)) && !ignore.iter().any(|s| matches_selector(code, s))
+    };
+
+    let project = &loaded.project;
+    let test_globs: Vec<String> = config
+        .test_paths
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TEST_PATHS.iter().map(|s| s.to_string()).collect());
+    let test_set = build_globset(&test_globs)?;
+    let mut settings = Settings::default();
+    if let Some(placeholders) = &config.placeholders {
+        settings.placeholders = placeholders.clone();
+    }
+    if let Some(max) = config.max_token_lifetime {
+        settings.max_token_lifetime_seconds = max;
+    }
+    settings.test_files = project
+        .files()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| test_set.is_match(&f.path))
+        .map(|(i, _)| i)
+        .collect();
+
+    let index = Index::build(project);
+    let model = AppModel::build(project, &index);
+    let ctx = Context {
+        project,
+        index: &index,
+        model: &model,
+        settings: &settings,
+    };
+    let findings = tocsin_rules::check_all(&ctx, &enabled);
+    let findings = per_file_ignores(findings, &config.per_file_ignores)?;
+    let (mut findings, unused) = suppress::apply(findings, project.files(), enabled("SUP001"));
+    findings.extend(unused);
+    for finding in &mut findings {
+        finding.fingerprint = Some(fingerprint(project, finding));
+    }
+    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()).then_with(|| a.message.cmp(&b.message)));
+    findings.dedup_by(|a, b| a.code == b.code && a.location == b.location && a.message == b.message);
+
+    let mut errors = loaded.errors.clone();
+    errors.sort_by(|a, b| a.location.cmp(&b.location));
+    let rules: Vec<RuleMeta> = tocsin_rules::all_rule_meta()
+        .into_iter()
+        .filter(|m| enabled(m.code))
+        .copied()
+        .collect();
+    let sources = SourceMap(project);
+    let report = Report {
+        tool_version: env!("CARGO_PKG_VERSION"),
+        findings: &findings,
+        errors: &errors,
+        rules: &rules,
+        sources: &sources,
+    };
+    let format = match args.format {
+        OutputFormat::Text => Format::Text,
+        OutputFormat::Concise => Format::Concise,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Sarif => Format::Sarif,
+        OutputFormat::Github => Format::Github,
+    };
+    let mut output = Output::open(args.output.as_deref())?;
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => output.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    render(format, &report, RenderOptions { color }, output.writer()).context("writing the report")?;
+    output.writer().flush().context("writing the report")?;
+    output.commit()?;
+
+    let analysed = project.files().iter().filter(|f| f.syntax_error.is_none()).count();
+    if analysed == 0 && loaded.inputs > 0 && !errors.is_empty() {
+        return Ok(ExitStatus::Error);
+    }
+    if analysed == 0 && loaded.inputs == 0 && !errors.is_empty() {
+        return Ok(ExitStatus::Error);
+    }
+    if !findings.is_empty() && !args.exit_zero {
+        return Ok(ExitStatus::Findings);
+    }
+    Ok(ExitStatus::Clean)
+}
+
+fn per_file_ignores(
+    findings: Vec<Finding>,
+    table: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<Vec<Finding>> {
+    if table.is_empty() {
+        return Ok(findings);
+    }
+    let compiled: Vec<(GlobSet, Vec<String>)> = table
+        .iter()
+        .map(|(glob, codes)| Ok((build_globset(std::slice::from_ref(glob))?, codes.clone())))
+        .collect::<Result<_>>()?;
+    Ok(findings
+        .into_iter()
+        .filter(|f| {
+            let Location::Source(span) = &f.location else { return true };
+            !compiled
+                .iter()
+                .any(|(set, codes)| set.is_match(&span.path) && codes.iter().any(|c| matches_selector(&f.code, c)))
+        })
+        .collect())
+}
+
+/// Rule, file and a hash of the flagged line's text (whitespace-trimmed): stable
+/// across edits elsewhere in the file.
+fn fingerprint(project: &Project, finding: &Finding) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(finding.code.as_bytes());
+    if let Location::Source(span) = &finding.location {
+        hasher.update(span.path.to_string_lossy().replace('\\', "/").as_bytes());
+        if let Some(file) = project.files().iter().find(|f| f.path == span.path) {
+            hasher.update(file.line_text(span.start.line).trim().as_bytes());
+        }
+    }
+    let digest = hasher.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+struct SourceMap<'a>(&'a Project);
+
+impl tocsin_diagnostics::SourceLookup for SourceMap<'_> {
+    fn source(&self, path: &Path) -> Option<&str> {
+        self.0.files().iter().find(|f| f.path == path).map(|f| f.text.as_str())
+    }
+}

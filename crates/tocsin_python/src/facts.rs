@@ -1,0 +1,1456 @@
+//! Facts about one function: where its values come from (provenance), which checks
+//! refuse the request, which data it accesses with which values, and which shared
+//! state it reads and writes.
+//!
+//! The analysis is a single forward pass over the function body with an environment
+//! from local names to origins. It is flow-insensitive across branches (origins of a
+//! name are the union over its assignments), which errs towards keeping a source: a
+//! missed source would hide a finding, an extra one is filtered by the rules' checks.
+
+use ruff_python_ast::{
+    self as ast, CmpOp, ExceptHandler, Expr, Stmt, StmtClassDef, StmtFunctionDef,
+};
+use ruff_text_size::{Ranged, TextRange};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::index::{class_member, Binding, Index, Member, Resolved};
+use crate::project::ModuleId;
+use crate::source::Loc;
+
+/// Where a request value is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestSource {
+    Path,
+    Args,
+    Form,
+    Values,
+    Json,
+    Data,
+    Headers,
+    Cookies,
+    Files,
+}
+
+impl RequestSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestSource::Path => "path",
+            RequestSource::Args => "args",
+            RequestSource::Form => "form",
+            RequestSource::Values => "values",
+            RequestSource::Json => "json",
+            RequestSource::Data => "data",
+            RequestSource::Headers => "headers",
+            RequestSource::Cookies => "cookies",
+            RequestSource::Files => "files",
+        }
+    }
+}
+
+/// Where the caller's identity comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "kebab-case")]
+pub enum Principal {
+    /// An API key or token in a request header (any header name but Authorization).
+    Header(String),
+    /// An API key or token in the query string.
+    Query(String),
+    /// An API key or token in a cookie.
+    Cookie(String),
+    /// `Authorization` header (bearer or other scheme), or `request.authorization`.
+    Authorization,
+    /// `session[...]`.
+    Session(Option<String>),
+    /// `g.<name>`, set by a guard or hook.
+    G(String),
+    /// flask-login / flask-httpauth current user.
+    CurrentUser,
+    /// flask-jwt-extended `get_jwt_identity()`.
+    JwtIdentity,
+    /// The claims of a decoded token (`jwt.decode`, `get_jwt()`).
+    JwtClaims,
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Header(name) => write!(f, "header {name}"),
+            Principal::Query(name) => write!(f, "query {name}"),
+            Principal::Cookie(name) => write!(f, "cookie {name}"),
+            Principal::Authorization => f.write_str("authorization header"),
+            Principal::Session(Some(key)) => write!(f, "session[{key}]"),
+            Principal::Session(None) => f.write_str("session"),
+            Principal::G(name) => write!(f, "g.{name}"),
+            Principal::CurrentUser => f.write_str("current_user"),
+            Principal::JwtIdentity => f.write_str("jwt identity"),
+            Principal::JwtClaims => f.write_str("jwt claims"),
+        }
+    }
+}
+
+/// A module-level variable, identified by its module and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StateRef {
+    pub module: ModuleId,
+    pub name: String,
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    Request {
+        source: RequestSource,
+        field: Option<String>,
+    },
+    Principal(Principal),
+    /// Read from module-level mutable state.
+    Shared(StateRef),
+    /// The function's n-th parameter (for summaries of helpers and decorators).
+    Param(usize),
+    /// A row or value loaded through the database layer.
+    Db(String),
+}
+
+/// A small set of origins, kept sorted and unique.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins(Vec<Origin>);
+
+impl Origins {
+    pub fn one(origin: Origin) -> Origins {
+        Origins(vec![origin])
+    }
+    pub fn insert(&mut self, origin: Origin) {
+        if let Err(at) = self.0.binary_search(&origin) {
+            // Bound the set: a value derived from dozens of sources is not precise
+            // evidence for anything.
+            if self.0.len() < 32 {
+                self.0.insert(at, origin);
+            }
+        }
+    }
+    pub fn extend(&mut self, other: &Origins) {
+        for origin in &other.0 {
+            self.insert(origin.clone());
+        }
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Origin> {
+        self.0.iter()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn has_request(&self) -> bool {
+        self.0.iter().any(|o| matches!(o, Origin::Request { .. }))
+    }
+    pub fn has_principal(&self) -> bool {
+        self.0.iter().any(|o| matches!(o, Origin::Principal(_)))
+    }
+    pub fn shared(&self) -> impl Iterator<Item = &StateRef> {
+        self.0.iter().filter_map(|o| match o {
+            Origin::Shared(s) => Some(s),
+            _ => None,
+        })
+    }
+}
+
+/// How a check refuses the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    Abort(Option<u16>),
+    Return(Option<u16>),
+    Raise,
+    RedirectToLogin,
+    /// A call to a helper whose summary refuses.
+    Helper,
+}
+
+/// A condition whose failing branch refuses the request.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub loc: Loc,
+    /// Values the condition reads.
+    pub reads: Origins,
+    pub refusal: Refusal,
+    /// Name of the helper that performs it, when it is a call to one.
+    pub via: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AccessKind {
+    /// SQLAlchemy/flask-sqlalchemy on model `model`, via `method`.
+    Orm { model: String, method: String },
+    /// Raw SQL through `execute`.
+    Sql,
+    /// Indexing a module-level container.
+    Index { container: String },
+    /// A file-system call (`open`, `send_file`, ...).
+    File { call: String },
+    /// A project helper whose summary accesses data with this argument.
+    Helper { name: String },
+}
+
+/// A data access and the values that select what is accessed.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub loc: Loc,
+    pub kind: AccessKind,
+    /// Values selecting the object (ids, keys, paths, filter values).
+    pub args: Origins,
+    /// Filter/keyword fields that carry a principal value (`owner_id=current_user.id`).
+    pub principal_scoped: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteKind {
+    Assign,
+    Delete,
+    MethodCall,
+    Rebind,
+}
+
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub state: StateRef,
+    pub loc: Loc,
+    pub kind: WriteKind,
+}
+
+/// Everything the analysis learnt about one function.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub checks: Vec<Check>,
+    pub accesses: Vec<Access>,
+    pub principals: Vec<(Principal, Loc)>,
+    pub request_reads: Vec<(RequestSource, Option<String>, Loc)>,
+    pub shared_reads: Vec<(StateRef, Loc)>,
+    pub writes: Vec<Write>,
+    /// `g.<name>` attributes it sets.
+    pub sets_g: Vec<String>,
+    /// Origins of returned values (`Param(i)` for summaries).
+    pub returns: Origins,
+    /// Whether any path refuses the request (for decorators and guard helpers).
+    pub refuses: bool,
+}
+
+impl Facts {
+    fn merge_callee(&mut self, callee: &Facts, call_loc: Loc, name: &str, args: &[Origins]) {
+        let map = |origins: &Origins| -> Origins {
+            let mut out = Origins::default();
+            for origin in origins.iter() {
+                match origin {
+                    Origin::Param(i) => {
+                        if let Some(arg) = args.get(*i) {
+                            out.extend(arg);
+                        }
+                    }
+                    other => out.insert(other.clone()),
+                }
+            }
+            out
+        };
+        for access in &callee.accesses {
+            self.accesses.push(Access {
+                loc: call_loc,
+                kind: AccessKind::Helper {
+                    name: name.to_string(),
+                },
+                args: map(&access.args),
+                principal_scoped: access.principal_scoped,
+            });
+        }
+        for check in &callee.checks {
+            self.checks.push(Check {
+                loc: call_loc,
+                reads: map(&check.reads),
+                refusal: Refusal::Helper,
+                via: Some(name.to_string()),
+            });
+        }
+        for (principal, _) in &callee.principals {
+            self.principals.push((principal.clone(), call_loc));
+        }
+        for (state, _) in &callee.shared_reads {
+            self.shared_reads.push((state.clone(), call_loc));
+        }
+        for write in &callee.writes {
+            self.writes.push(Write {
+                state: write.state.clone(),
+                loc: call_loc,
+                kind: write.kind,
+            });
+        }
+        self.sets_g.extend(callee.sets_g.iter().cloned());
+        if callee.refuses {
+            self.refuses = true;
+        }
+    }
+}
+
+/// How the parameters of the analysed function are seeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamMode {
+    /// A view: every parameter but `self` is a URL variable.
+    View,
+    /// A helper: parameters are `Param(i)`.
+    Summary,
+}
+
+/// Computes facts for functions, memoising summaries of project helpers.
+pub struct Analyzer<'a, 'i> {
+    pub index: &'i Index<'a>,
+    summaries: FxHashMap<(ModuleId, TextRange), Facts>,
+    in_progress: Vec<(ModuleId, TextRange)>,
+}
+
+impl<'a, 'i> Analyzer<'a, 'i> {
+    pub fn new(index: &'i Index<'a>) -> Self {
+        Analyzer {
+            index,
+            summaries: FxHashMap::default(),
+            in_progress: Vec::new(),
+        }
+    }
+
+    /// Facts of `function` in `module`; `class` is the enclosing class, if a method.
+    pub fn facts(
+        &mut self,
+        module: ModuleId,
+        function: &'a StmtFunctionDef,
+        class: Option<&'a StmtClassDef>,
+        mode: ParamMode,
+    ) -> Facts {
+        let mut walker = Walker {
+            analyzer: self,
+            module,
+            class,
+            env: FxHashMap::default(),
+            globals: Vec::new(),
+            facts: Facts::default(),
+            depth: 0,
+        };
+        let params = function.parameters.iter_non_variadic_params().map(|p| &p.parameter);
+        let mut position = 0usize;
+        for parameter in params {
+            let name = parameter.name.as_str();
+            if class.is_some() && position == 0 && (name == "self" || name == "cls") {
+                position += 1;
+                continue;
+            }
+            let origin = match mode {
+                ParamMode::View => Origin::Request {
+                    source: RequestSource::Path,
+                    field: Some(name.to_string()),
+                },
+                ParamMode::Summary => Origin::Param(position - usize::from(class.is_some())),
+            };
+            walker.env.insert(name.to_string(), Origins::one(origin));
+            position += 1;
+        }
+        walker.body(&function.body);
+        walker.facts
+    }
+
+    /// The memoised summary of a project function; empty while it is being computed
+    /// (recursion).
+    pub fn summary(
+        &mut self,
+        module: ModuleId,
+        function: &'a StmtFunctionDef,
+        class: Option<&'a StmtClassDef>,
+    ) -> Facts {
+        let key = (module, function.range);
+        if let Some(summary) = self.summaries.get(&key) {
+            return summary.clone();
+        }
+        if self.in_progress.contains(&key) || self.in_progress.len() > 12 {
+            return Facts::default();
+        }
+        self.in_progress.push(key);
+        let facts = self.facts(module, function, class, ParamMode::Summary);
+        self.in_progress.pop();
+        self.summaries.insert(key, facts.clone());
+        facts
+    }
+}
+
+struct Walker<'w, 'a, 'i> {
+    analyzer: &'w mut Analyzer<'a, 'i>,
+    module: ModuleId,
+    class: Option<&'a StmtClassDef>,
+    env: FxHashMap<String, Origins>,
+    /// Names declared `global` in this function.
+    globals: Vec<String>,
+    facts: Facts,
+    depth: usize,
+}
+
+/// HTTP statuses that mean "you may not" (or "no such object for you").
+fn is_refusal_status(status: u16) -> bool {
+    matches!(status, 401 | 403 | 404)
+}
+
+fn int_literal(expr: &Expr) -> Option<u16> {
+    match expr {
+        Expr::NumberLiteral(n) => match &n.value {
+            ast::Number::Int(i) => i.as_u64().and_then(|v| u16::try_from(v).ok()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub fn string_literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::StringLiteral(s) => Some(s.value.to_str()),
+        _ => None,
+    }
+}
+
+/// Does this header/query/cookie name look like it carries a credential?
+pub fn is_credential_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase().replace('-', "_");
+    if lower == "authorization" {
+        return true;
+    }
+    let tokens: Vec<&str> = lower.split('_').filter(|t| !t.is_empty()).collect();
+    tokens.iter().any(|t| {
+        matches!(
+            *t,
+            "key" | "apikey" | "token" | "secret" | "auth" | "signature" | "jwt" | "bearer" | "session" | "password"
+        )
+    }) && !tokens
+        .last()
+        .is_some_and(|t| matches!(*t, "id" | "type" | "name" | "count" | "length" | "format"))
+}
+
+/// `g` attributes that hold the caller's identity rather than a resource handle.
+fn is_principal_g_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "user", "identity", "principal", "key", "token", "account", "client", "tenant", "scope", "claims", "auth",
+        "caller", "owner",
+    ]
+    .iter()
+    .any(|t| lower.contains(t))
+}
+
+fn is_mutating_method(name: &str) -> bool {
+    matches!(
+        name,
+        "pop"
+            | "popitem"
+            | "update"
+            | "setdefault"
+            | "clear"
+            | "append"
+            | "add"
+            | "remove"
+            | "discard"
+            | "extend"
+            | "insert"
+            | "appendleft"
+            | "popleft"
+            | "difference_update"
+            | "intersection_update"
+            | "symmetric_difference_update"
+            | "sort"
+            | "reverse"
+    )
+}
+
+/// Is this module-level value a mutable container?
+pub fn is_container_value(index: &Index<'_>, module: ModuleId, value: &Expr) -> bool {
+    match value {
+        Expr::Dict(_) | Expr::List(_) | Expr::Set(_) | Expr::DictComp(_) | Expr::ListComp(_) | Expr::SetComp(_) => {
+            true
+        }
+        Expr::Call(call) => index.qualified(module, &call.func).is_some_and(|q| {
+            matches!(
+                q.as_str(),
+                "builtins.dict"
+                    | "builtins.list"
+                    | "builtins.set"
+                    | "collections.defaultdict"
+                    | "collections.OrderedDict"
+                    | "collections.Counter"
+                    | "collections.deque"
+                    | "cachetools.TTLCache"
+                    | "cachetools.LRUCache"
+            )
+        }),
+        _ => false,
+    }
+}
+
+impl<'a> Walker<'_, 'a, '_> {
+    fn loc(&self, node: &impl Ranged) -> Loc {
+        self.analyzer.index.loc(self.module, node)
+    }
+
+    fn qualified(&self, expr: &Expr) -> Option<String> {
+        // A local binding shadows any module-level or imported name.
+        if let Some(root) = root_name(expr) {
+            if self.env.contains_key(root) {
+                return None;
+            }
+        }
+        self.analyzer.index.qualified(self.module, expr)
+    }
+
+    /// The module-level mutable container a name refers to, if any.
+    fn shared_state(&self, name: &str) -> Option<StateRef> {
+        if self.env.contains_key(name) && !self.globals.iter().any(|g| g == name) {
+            return None;
+        }
+        match self.analyzer.index.resolve_name(self.module, name)? {
+            Resolved::Project(Binding::Variable(module, stored, value)) => {
+                is_container_value(self.analyzer.index, module, value).then(|| StateRef {
+                    module,
+                    name: stored.to_string(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn body(&mut self, body: &'a [Stmt]) {
+        for stmt in body {
+            self.stmt(stmt);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &'a Stmt) {
+        self.depth += 1;
+        if self.depth > 200 {
+            self.depth -= 1;
+            return;
+        }
+        match stmt {
+            Stmt::Assign(assign) => {
+                let origins = self.expr(&assign.value);
+                for target in &assign.targets {
+                    self.assign_target(target, &origins);
+                }
+            }
+            Stmt::AnnAssign(assign) => {
+                if let Some(value) = &assign.value {
+                    let origins = self.expr(value);
+                    self.assign_target(&assign.target, &origins);
+                }
+            }
+            Stmt::AugAssign(assign) => {
+                let origins = self.expr(&assign.value);
+                if let Expr::Name(name) = &*assign.target {
+                    if self.globals.iter().any(|g| g == name.id.as_str()) {
+                        if let Some(state) = self.shared_state(name.id.as_str()) {
+                            let loc = self.loc(stmt);
+                            self.facts.writes.push(Write {
+                                state,
+                                loc,
+                                kind: WriteKind::Rebind,
+                            });
+                        }
+                    }
+                }
+                self.assign_target(&assign.target, &origins);
+            }
+            Stmt::Delete(delete) => {
+                for target in &delete.targets {
+                    if let Some(state) = self.container_of_target(target) {
+                        let loc = self.loc(target);
+                        self.facts.writes.push(Write {
+                            state,
+                            loc,
+                            kind: WriteKind::Delete,
+                        });
+                    }
+                    if let Expr::Subscript(sub) = target {
+                        self.expr(&sub.slice);
+                    }
+                }
+            }
+            Stmt::Global(global) => {
+                self.globals.extend(global.names.iter().map(|n| n.as_str().to_string()));
+            }
+            Stmt::Expr(expr) => {
+                self.expr(&expr.value);
+            }
+            Stmt::Return(ret) => {
+                if let Some(value) = &ret.value {
+                    let origins = self.expr(value);
+                    self.facts.returns.extend(&origins);
+                    if refusal_of_return(self, value).is_some() {
+                        self.facts.refuses = true;
+                    }
+                }
+            }
+            Stmt::If(if_stmt) => {
+                let reads = self.expr(&if_stmt.test);
+                let mut refusal = self.refusal_in(&if_stmt.body);
+                let mut tests: Vec<Origins> = vec![reads];
+                for clause in &if_stmt.elif_else_clauses {
+                    if let Some(test) = &clause.test {
+                        let origins = self.expr(test);
+                        tests.push(origins);
+                    }
+                    if refusal.is_none() {
+                        refusal = self.refusal_in(&clause.body);
+                    }
+                }
+                if let Some(refusal) = refusal {
+                    let mut all = Origins::default();
+                    for t in &tests {
+                        all.extend(t);
+                    }
+                    let loc = self.loc(&*if_stmt.test);
+                    self.facts.checks.push(Check {
+                        loc,
+                        reads: all,
+                        refusal,
+                        via: None,
+                    });
+                    self.facts.refuses = true;
+                }
+                self.body(&if_stmt.body);
+                for clause in &if_stmt.elif_else_clauses {
+                    self.body(&clause.body);
+                }
+            }
+            Stmt::Assert(assert) => {
+                self.expr(&assert.test);
+            }
+            Stmt::Raise(raise) => {
+                if let Some(exc) = &raise.exc {
+                    self.expr(exc);
+                }
+                if self.is_http_error_raise(stmt) {
+                    self.facts.refuses = true;
+                }
+            }
+            Stmt::For(for_stmt) => {
+                let origins = self.expr(&for_stmt.iter);
+                self.assign_target(&for_stmt.target, &origins);
+                self.body(&for_stmt.body);
+                self.body(&for_stmt.orelse);
+            }
+            Stmt::While(while_stmt) => {
+                self.expr(&while_stmt.test);
+                self.body(&while_stmt.body);
+                self.body(&while_stmt.orelse);
+            }
+            Stmt::With(with) => {
+                for item in &with.items {
+                    let origins = self.expr(&item.context_expr);
+                    if let Some(vars) = &item.optional_vars {
+                        self.assign_target(vars, &origins);
+                    }
+                }
+                self.body(&with.body);
+            }
+            Stmt::Try(try_stmt) => {
+                let checks_before = self.facts.checks.len();
+                let reads_before = self.facts.principals.len();
+                let start_env = self.env.clone();
+                self.body(&try_stmt.body);
+                let handler_refusal = try_stmt.handlers.iter().find_map(|h| {
+                    let ExceptHandler::ExceptHandler(h) = h;
+                    self.refusal_in(&h.body)
+                });
+                if let Some(refusal) = handler_refusal {
+                    // The try body is the check: if it raises, the request is refused.
+                    let mut reads = Origins::default();
+                    for (name, origins) in &self.env {
+                        if start_env.get(name) != Some(origins) {
+                            reads.extend(origins);
+                        }
+                    }
+                    for (principal, _) in &self.facts.principals[reads_before..] {
+                        reads.insert(Origin::Principal(principal.clone()));
+                    }
+                    let _ = checks_before;
+                    let loc = self.loc(stmt);
+                    self.facts.checks.push(Check {
+                        loc,
+                        reads,
+                        refusal,
+                        via: None,
+                    });
+                    self.facts.refuses = true;
+                }
+                for handler in &try_stmt.handlers {
+                    let ExceptHandler::ExceptHandler(h) = handler;
+                    self.body(&h.body);
+                }
+                self.body(&try_stmt.orelse);
+                self.body(&try_stmt.finalbody);
+            }
+            Stmt::Match(match_stmt) => {
+                self.expr(&match_stmt.subject);
+                for case in &match_stmt.cases {
+                    self.body(&case.body);
+                }
+            }
+            Stmt::FunctionDef(inner) => {
+                // Closures (a decorator's wrapper) run with the enclosing facts: the
+                // checks of `wrapper` are the checks of the decorator.
+                self.body(&inner.body);
+            }
+            _ => {}
+        }
+        self.depth -= 1;
+    }
+
+    fn container_of_target(&self, target: &Expr) -> Option<StateRef> {
+        match target {
+            Expr::Subscript(sub) => match &*sub.value {
+                Expr::Name(name) => self.shared_state(name.id.as_str()),
+                Expr::Subscript(_) | Expr::Attribute(_) => self.container_of_target(&sub.value),
+                _ => None,
+            },
+            Expr::Attribute(attr) => match &*attr.value {
+                Expr::Subscript(_) => self.container_of_target(&attr.value),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn assign_target(&mut self, target: &'a Expr, origins: &Origins) {
+        match target {
+            Expr::Name(name) => {
+                let id = name.id.as_str();
+                if self.globals.iter().any(|g| g == id) {
+                    if let Some(state) = self.shared_state(id) {
+                        let loc = self.loc(target);
+                        self.facts.writes.push(Write {
+                            state,
+                            loc,
+                            kind: WriteKind::Rebind,
+                        });
+                    }
+                    return;
+                }
+                self.env.insert(id.to_string(), origins.clone());
+            }
+            Expr::Tuple(tuple) => {
+                for elt in &tuple.elts {
+                    self.assign_target(elt, origins);
+                }
+            }
+            Expr::List(list) => {
+                for elt in &list.elts {
+                    self.assign_target(elt, origins);
+                }
+            }
+            Expr::Starred(starred) => self.assign_target(&starred.value, origins),
+            Expr::Subscript(sub) => {
+                if let Some(state) = self.container_of_target(target) {
+                    let loc = self.loc(target);
+                    self.facts.writes.push(Write {
+                        state,
+                        loc,
+                        kind: WriteKind::Assign,
+                    });
+                }
+                self.expr(&sub.slice);
+                if let Expr::Name(_) | Expr::Attribute(_) = &*sub.value {
+                    // Writing into a local container: it now holds these origins too.
+                    if let Some(root) = root_name(&sub.value) {
+                        if let Some(existing) = self.env.get_mut(root) {
+                            existing.extend(origins);
+                        }
+                    }
+                }
+            }
+            Expr::Attribute(attr) => {
+                if let Expr::Name(base) = &*attr.value {
+                    if base.id.as_str() == "g" && self.qualified(&attr.value).as_deref() == Some("flask.g") {
+                        self.facts.sets_g.push(attr.attr.as_str().to_string());
+                    }
+                }
+                if let Some(state) = self.container_of_target(target) {
+                    let loc = self.loc(target);
+                    self.facts.writes.push(Write {
+                        state,
+                        loc,
+                        kind: WriteKind::Assign,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Does this block refuse the request (unconditionally, at its top level)?
+    fn refusal_in(&mut self, body: &'a [Stmt]) -> Option<Refusal> {
+        for stmt in body {
+            match stmt {
+                Stmt::Expr(e) => {
+                    if let Some(refusal) = self.refusal_of_call(&e.value) {
+                        return Some(refusal);
+                    }
+                }
+                Stmt::Return(ret) => {
+                    return ret.value.as_deref().and_then(|v| refusal_of_return(self, v));
+                }
+                Stmt::Raise(_) => {
+                    return self.is_http_error_raise(stmt).then_some(Refusal::Raise);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn refusal_of_call(&mut self, expr: &Expr) -> Option<Refusal> {
+        let Expr::Call(call) = expr else { return None };
+        let qualified = self.qualified(&call.func);
+        let callee_name = last_name(&call.func);
+        let status = call.arguments.args.first().and_then(int_literal).or_else(|| {
+            call.arguments
+                .keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "code"))
+                .and_then(|k| int_literal(&k.value))
+        });
+        let is_abort = matches!(
+            qualified.as_deref(),
+            Some("flask.abort" | "werkzeug.exceptions.abort" | "flask_restful.abort" | "flask_smorest.abort")
+        ) || (callee_name == Some("abort") && matches!(&*call.func, Expr::Attribute(_)));
+        if is_abort {
+            return match status {
+                Some(s) if !is_refusal_status(s) => None,
+                other => Some(Refusal::Abort(other)),
+            };
+        }
+        None
+    }
+
+    fn is_http_error_raise(&self, stmt: &Stmt) -> bool {
+        let Stmt::Raise(raise) = stmt else { return false };
+        let Some(exc) = &raise.exc else { return false };
+        let callee = match &**exc {
+            Expr::Call(call) => &*call.func,
+            other => other,
+        };
+        let name = match self.qualified(callee) {
+            Some(q) => q.rsplit('.').next().unwrap_or("").to_string(),
+            None => last_name(callee).unwrap_or("").to_string(),
+        };
+        let lower = name.to_ascii_lowercase();
+        ["forbidden", "unauthorized", "unauthorised", "permission", "notfound", "auth", "denied", "accessdenied"]
+            .iter()
+            .any(|w| lower.contains(w))
+            || (lower == "httpexception" || lower == "http_exception")
+    }
+
+    /// Evaluates an expression: returns its origins and records what it reads.
+    fn expr(&mut self, expr: &'a Expr) -> Origins {
+        self.depth += 1;
+        let origins = if self.depth > 200 {
+            Origins::default()
+        } else {
+            self.expr_inner(expr)
+        };
+        self.depth -= 1;
+        origins
+    }
+
+    fn expr_inner(&mut self, expr: &'a Expr) -> Origins {
+        match expr {
+            Expr::Name(name) => {
+                let id = name.id.as_str();
+                if let Some(origins) = self.env.get(id) {
+                    return origins.clone();
+                }
+                if let Some(state) = self.shared_state(id) {
+                    let loc = self.loc(expr);
+                    self.facts.shared_reads.push((state.clone(), loc));
+                    return Origins::one(Origin::Shared(state));
+                }
+                match self.qualified(expr).as_deref() {
+                    Some("flask_login.current_user" | "flask_login.utils.current_user" | "flask_jwt.current_identity") => {
+                        self.principal(Principal::CurrentUser, expr)
+                    }
+                    Some("flask.session") => self.principal(Principal::Session(None), expr),
+                    _ => Origins::default(),
+                }
+            }
+            Expr::Attribute(attr) => {
+                if let Some(origins) = self.request_attribute(expr) {
+                    return origins;
+                }
+                if let Expr::Name(base) = &*attr.value {
+                    if self.qualified(&attr.value).as_deref() == Some("flask.g") {
+                        let name = attr.attr.as_str();
+                        if is_principal_g_name(name) {
+                            return self.principal(Principal::G(name.to_string()), expr);
+                        }
+                        let _ = base;
+                        return Origins::default();
+                    }
+                }
+                self.expr(&attr.value)
+            }
+            Expr::Subscript(sub) => {
+                let key = self.expr(&sub.slice);
+                if let Some(origins) = self.request_field(&sub.value, Some(&*sub.slice), expr) {
+                    return origins;
+                }
+                let base = self.expr(&sub.value);
+                if let Some(state) = base.shared().next().cloned() {
+                    if matches!(&*sub.value, Expr::Name(_)) {
+                        let loc = self.loc(expr);
+                        self.facts.accesses.push(Access {
+                            loc,
+                            kind: AccessKind::Index {
+                                container: state.name.clone(),
+                            },
+                            args: key.clone(),
+                            principal_scoped: false,
+                        });
+                    }
+                }
+                let mut out = base;
+                if matches!(self.qualified(&sub.value).as_deref(), Some("flask.session")) {
+                    let field = string_literal(&sub.slice).map(str::to_string);
+                    return self.principal(Principal::Session(field), expr);
+                }
+                out.extend(&key.iter().filter(|o| matches!(o, Origin::Param(_))).cloned().fold(
+                    Origins::default(),
+                    |mut acc, o| {
+                        acc.insert(o);
+                        acc
+                    },
+                ));
+                out
+            }
+            Expr::Call(call) => self.call(expr, call),
+            Expr::BoolOp(op) => self.union(op.values.iter()),
+            Expr::BinOp(op) => {
+                let mut out = self.expr(&op.left);
+                out.extend(&self.expr(&op.right));
+                out
+            }
+            Expr::UnaryOp(op) => self.expr(&op.operand),
+            Expr::Compare(compare) => {
+                let mut out = self.expr(&compare.left);
+                for comparator in compare.comparators.iter() {
+                    out.extend(&self.expr(comparator));
+                }
+                let _ = compare.ops.iter().any(|op| matches!(op, CmpOp::In | CmpOp::NotIn));
+                out
+            }
+            Expr::If(if_expr) => {
+                self.expr(&if_expr.test);
+                let mut out = self.expr(&if_expr.body);
+                out.extend(&self.expr(&if_expr.orelse));
+                out
+            }
+            Expr::Named(named) => {
+                let origins = self.expr(&named.value);
+                self.assign_target(&named.target, &origins);
+                origins
+            }
+            Expr::Tuple(t) => self.union(t.elts.iter()),
+            Expr::List(l) => self.union(l.elts.iter()),
+            Expr::Set(s) => self.union(s.elts.iter()),
+            Expr::Dict(d) => {
+                let mut out = Origins::default();
+                for item in &d.items {
+                    if let Some(key) = &item.key {
+                        out.extend(&self.expr(key));
+                    }
+                    out.extend(&self.expr(&item.value));
+                }
+                out
+            }
+            Expr::FString(f) => {
+                let mut out = Origins::default();
+                for part in f.value.elements() {
+                    if let ast::InterpolatedStringElement::Interpolation(interp) = part {
+                        out.extend(&self.expr(&interp.expression));
+                    }
+                }
+                out
+            }
+            Expr::ListComp(c) => self.comprehension(&c.generators, &[&c.elt]),
+            Expr::SetComp(c) => self.comprehension(&c.generators, &[&c.elt]),
+            Expr::Generator(c) => self.comprehension(&c.generators, &[&c.elt]),
+            Expr::DictComp(c) => match &c.key {
+                Some(key) => self.comprehension(&c.generators, &[key, &c.value]),
+                None => self.comprehension(&c.generators, &[&c.value]),
+            },
+            Expr::Await(a) => self.expr(&a.value),
+            Expr::Starred(s) => self.expr(&s.value),
+            Expr::Lambda(_) => Origins::default(),
+            _ => Origins::default(),
+        }
+    }
+
+    fn union(&mut self, exprs: impl Iterator<Item = &'a Expr>) -> Origins {
+        let mut out = Origins::default();
+        for e in exprs {
+            out.extend(&self.expr(e));
+        }
+        out
+    }
+
+    fn comprehension(&mut self, generators: &'a [ast::Comprehension], elts: &[&'a Expr]) -> Origins {
+        let saved = self.env.clone();
+        for generator in generators {
+            let origins = self.expr(&generator.iter);
+            self.assign_target(&generator.target, &origins);
+            for cond in &generator.ifs {
+                self.expr(cond);
+            }
+        }
+        let mut out = Origins::default();
+        for elt in elts {
+            out.extend(&self.expr(elt));
+        }
+        self.env = saved;
+        out
+    }
+
+    fn principal(&mut self, principal: Principal, node: &Expr) -> Origins {
+        let loc = self.loc(node);
+        self.facts.principals.push((principal.clone(), loc));
+        Origins::one(Origin::Principal(principal))
+    }
+
+    fn request_read(&mut self, source: RequestSource, field: Option<String>, node: &Expr) -> Origins {
+        let loc = self.loc(node);
+        if let Some(principal) = credential_principal(source, field.as_deref()) {
+            self.facts.request_reads.push((source, field, loc));
+            return self.principal(principal, node);
+        }
+        self.facts.request_reads.push((source, field.clone(), loc));
+        Origins::one(Origin::Request { source, field })
+    }
+
+    /// `request.json`, `request.args` etc. as whole objects (no field).
+    fn request_attribute(&mut self, expr: &'a Expr) -> Option<Origins> {
+        let qualified = self.qualified(expr)?;
+        let source = request_source_of(&qualified)?;
+        if qualified == "flask.request.authorization" {
+            return Some(self.principal(Principal::Authorization, expr));
+        }
+        Some(self.request_read(source, None, expr))
+    }
+
+    /// `request.args["id"]`, `request.get_json()["id"]`, `session["uid"]`...
+    fn request_field(&mut self, container: &'a Expr, key: Option<&'a Expr>, whole: &'a Expr) -> Option<Origins> {
+        let qualified = self.qualified(container)?;
+        let source = request_source_of(&qualified)?;
+        if qualified == "flask.request.authorization" {
+            return Some(self.principal(Principal::Authorization, whole));
+        }
+        let field = key.and_then(string_literal).map(str::to_string);
+        Some(self.request_read(source, field, whole))
+    }
+
+    fn call(&mut self, expr: &'a Expr, call: &'a ast::ExprCall) -> Origins {
+        let qualified = self.qualified(&call.func);
+        let method = match &*call.func {
+            Expr::Attribute(attr) => Some(attr.attr.as_str()),
+            _ => None,
+        };
+
+        // request.args.get("x"), request.headers.get("X-API-Key"), request.get_json()
+        if let (Some(method), Expr::Attribute(attr)) = (method, &*call.func) {
+            if matches!(method, "get" | "getlist" | "get_all" | "__getitem__") {
+                let key = call.arguments.args.first();
+                if let Some(origins) = self.request_field(&attr.value, key, expr) {
+                    for arg in call.arguments.args.iter().skip(1) {
+                        self.expr(arg);
+                    }
+                    return origins;
+                }
+                if self.qualified(&attr.value).as_deref() == Some("flask.session") {
+                    let field = key.and_then(string_literal).map(str::to_string);
+                    return self.principal(Principal::Session(field), expr);
+                }
+            }
+        }
+        if let Some(q) = qualified.as_deref() {
+            match q {
+                "flask.request.get_json()" | "flask.request.get_json" => {
+                    return self.request_read(RequestSource::Json, None, expr);
+                }
+                "flask.request.get_data" => return self.request_read(RequestSource::Data, None, expr),
+                "flask_jwt_extended.get_jwt_identity" => return self.principal(Principal::JwtIdentity, expr),
+                "flask_jwt_extended.get_jwt" | "flask_jwt_extended.get_current_user" => {
+                    return self.principal(Principal::JwtClaims, expr)
+                }
+                "flask_login.current_user._get_current_object" => return self.principal(Principal::CurrentUser, expr),
+                _ => {}
+            }
+            if matches!(q, "jwt.decode" | "jose.jwt.decode" | "jwt.api_jwt.decode" | "authlib.jose.jwt.decode") {
+                self.args(call);
+                return self.principal(Principal::JwtClaims, expr);
+            }
+            if q.ends_with(".current_user") && method == Some("current_user") {
+                return self.principal(Principal::CurrentUser, expr);
+            }
+        }
+        if method == Some("current_user") {
+            // flask-httpauth: `auth.current_user()` on a project-level HTTPTokenAuth.
+            if let Expr::Attribute(attr) = &*call.func {
+                if self.analyzer.index.qualified(self.module, &attr.value).is_none() {
+                    let base = root_name(&attr.value).unwrap_or("");
+                    if base.contains("auth") {
+                        return self.principal(Principal::CurrentUser, expr);
+                    }
+                }
+            }
+        }
+
+        // Data accesses.
+        if let Some(origins) = self.data_access(expr, call, qualified.as_deref(), method) {
+            return origins;
+        }
+
+        // Mutation of shared state through a method: S.pop(k), S[k].add(v).
+        if let (Some(method), Expr::Attribute(attr)) = (method, &*call.func) {
+            if is_mutating_method(method) {
+                let state = match &*attr.value {
+                    Expr::Name(name) => self.shared_state(name.id.as_str()),
+                    other => self.container_of_target(other),
+                };
+                if let Some(state) = state {
+                    let loc = self.loc(expr);
+                    self.facts.writes.push(Write {
+                        state,
+                        loc,
+                        kind: WriteKind::MethodCall,
+                    });
+                }
+            }
+        }
+
+        // Project helpers: apply their summaries.
+        if let Some((module, function, class)) = self.project_callee(&call.func) {
+            let args = self.args(call);
+            let summary = self.analyzer.summary(module, function, class);
+            let loc = self.loc(expr);
+            let name = function.name.as_str().to_string();
+            self.facts.merge_callee(&summary, loc, &name, &args);
+            let mut out = Origins::default();
+            for origin in summary.returns.iter() {
+                match origin {
+                    Origin::Param(i) => {
+                        if let Some(arg) = args.get(*i) {
+                            out.extend(arg);
+                        }
+                    }
+                    other => out.insert(other.clone()),
+                }
+            }
+            return out;
+        }
+
+        // Anything else: the result derives from the receiver and the arguments.
+        let mut out = match &*call.func {
+            Expr::Attribute(attr) => self.expr(&attr.value),
+            _ => Origins::default(),
+        };
+        for arg in self.args(call) {
+            out.extend(&arg);
+        }
+        out
+    }
+
+    fn args(&mut self, call: &'a ast::ExprCall) -> Vec<Origins> {
+        let mut out: Vec<Origins> = call.arguments.args.iter().map(|a| self.expr(a)).collect();
+        // Keyword arguments are appended: summaries map positions only, but their
+        // origins still flow into the result.
+        for keyword in call.arguments.keywords.iter() {
+            out.push(self.expr(&keyword.value));
+        }
+        out
+    }
+
+    fn project_callee(
+        &self,
+        func: &Expr,
+    ) -> Option<(ModuleId, &'a StmtFunctionDef, Option<&'a StmtClassDef>)> {
+        // self.helper(...) inside a class.
+        if let (Expr::Attribute(attr), Some(class)) = (func, self.class) {
+            if matches!(&*attr.value, Expr::Name(n) if n.id.as_str() == "self") {
+                if let Some(Member::Function(f)) = class_member(class, attr.attr.as_str()) {
+                    return Some((self.module, f, Some(class)));
+                }
+            }
+        }
+        if let Some(root) = root_name(func) {
+            if self.env.contains_key(root) {
+                return None;
+            }
+        }
+        match self.analyzer.index.resolve_expr(self.module, func)? {
+            Resolved::Project(Binding::Function(module, function)) => Some((module, function, None)),
+            _ => None,
+        }
+    }
+
+    fn data_access(
+        &mut self,
+        expr: &'a Expr,
+        call: &'a ast::ExprCall,
+        qualified: Option<&str>,
+        method: Option<&str>,
+    ) -> Option<Origins> {
+        let loc = self.loc(expr);
+        // Files.
+        if let Some(q) = qualified {
+            let file_call = match q {
+                "builtins.open" | "io.open" | "flask.send_file" | "flask.send_from_directory" | "os.remove"
+                | "os.unlink" | "os.rename" | "shutil.rmtree" | "pathlib.Path" => Some(q),
+                _ => None,
+            };
+            if let Some(file_call) = file_call {
+                let args = self.args(call);
+                let mut selected = Origins::default();
+                // send_from_directory(dir, name): the name selects the object.
+                for arg in &args {
+                    selected.extend(arg);
+                }
+                self.facts.accesses.push(Access {
+                    loc,
+                    kind: AccessKind::File {
+                        call: file_call.rsplit('.').next().unwrap_or(file_call).to_string(),
+                    },
+                    args: selected.clone(),
+                    principal_scoped: false,
+                });
+                return Some(selected);
+            }
+        }
+        let method = method?;
+        let Expr::Attribute(attr) = &*call.func else { return None };
+
+        // Model.query.<method>(...) anywhere in a chain: Model.query.filter_by(...).first()
+        if let Some(model) = query_model(&attr.value) {
+            if !matches!(
+                method,
+                "get" | "get_or_404" | "filter_by" | "filter" | "first" | "first_or_404" | "one" | "one_or_none"
+                    | "all" | "delete" | "update" | "scalar" | "where" | "join" | "order_by" | "limit" | "offset"
+                    | "paginate" | "options" | "with_for_update" | "count" | "exists"
+            ) {
+                return None;
+            }
+            let receiver = self.expr(&attr.value);
+            let (args, scoped) = self.query_args(call);
+            let mut out = receiver;
+            out.extend(&args);
+            out.insert(Origin::Db(model.clone()));
+            if matches!(method, "get" | "get_or_404" | "filter_by" | "filter" | "where") {
+                self.facts.accesses.push(Access {
+                    loc,
+                    kind: AccessKind::Orm {
+                        model,
+                        method: method.to_string(),
+                    },
+                    args,
+                    principal_scoped: scoped,
+                });
+            }
+            return Some(out);
+        }
+        // db.session.get(Model, id), db.get_or_404(Model, id), session.query(Model)...
+        let receiver_text = dotted(&attr.value);
+        let is_session = receiver_text
+            .as_deref()
+            .is_some_and(|t| t.ends_with("session") || t == "db" || t.ends_with(".db"));
+        if is_session && matches!(method, "get" | "get_or_404" | "query" | "execute" | "scalars" | "scalar" | "delete") {
+            let model = call.arguments.args.first().and_then(dotted).unwrap_or_default();
+            let (args, scoped) = self.query_args(call);
+            let kind = if method == "execute" || method == "scalars" || method == "scalar" {
+                AccessKind::Sql
+            } else {
+                AccessKind::Orm {
+                    model: model.clone(),
+                    method: method.to_string(),
+                }
+            };
+            let mut out = args.clone();
+            if !model.is_empty() {
+                out.insert(Origin::Db(model));
+            }
+            if method != "query" {
+                self.facts.accesses.push(Access {
+                    loc,
+                    kind,
+                    args,
+                    principal_scoped: scoped,
+                });
+            }
+            return Some(out);
+        }
+        if matches!(method, "execute" | "executemany") {
+            let (args, scoped) = self.query_args(call);
+            let mut receiver = self.expr(&attr.value);
+            self.facts.accesses.push(Access {
+                loc,
+                kind: AccessKind::Sql,
+                args: args.clone(),
+                principal_scoped: scoped,
+            });
+            receiver.extend(&args);
+            return Some(receiver);
+        }
+        // SHARED.get(key)
+        if matches!(method, "get" | "pop" | "setdefault") {
+            if let Expr::Name(name) = &*attr.value {
+                if let Some(state) = self.shared_state(name.id.as_str()) {
+                    let args = self.args(call);
+                    let key = args.first().cloned().unwrap_or_default();
+                    self.facts.shared_reads.push((state.clone(), loc));
+                    self.facts.accesses.push(Access {
+                        loc,
+                        kind: AccessKind::Index {
+                            container: state.name.clone(),
+                        },
+                        args: key,
+                        principal_scoped: false,
+                    });
+                    if method != "get" {
+                        self.facts.writes.push(Write {
+                            state: state.clone(),
+                            loc,
+                            kind: WriteKind::MethodCall,
+                        });
+                    }
+                    return Some(Origins::one(Origin::Shared(state)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Evaluates query arguments; reports whether any filter is tied to the principal.
+    fn query_args(&mut self, call: &'a ast::ExprCall) -> (Origins, bool) {
+        let mut out = Origins::default();
+        let mut scoped = false;
+        for arg in call.arguments.args.iter() {
+            let origins = self.expr(arg);
+            if origins.has_principal() {
+                scoped = true;
+            }
+            out.extend(&origins);
+        }
+        for keyword in call.arguments.keywords.iter() {
+            let origins = self.expr(&keyword.value);
+            if origins.has_principal() {
+                scoped = true;
+            }
+            out.extend(&origins);
+        }
+        (out, scoped)
+    }
+}
+
+fn refusal_of_return(walker: &Walker<'_, '_, '_>, value: &Expr) -> Option<Refusal> {
+    match value {
+        Expr::Tuple(tuple) => {
+            let status = tuple.elts.get(1).and_then(int_literal);
+            status.filter(|s| is_refusal_status(*s)).map(|s| Refusal::Return(Some(s)))
+        }
+        Expr::Call(call) => {
+            let name = walker.qualified(&call.func).unwrap_or_default();
+            if name == "flask.redirect" {
+                let target = call.arguments.args.first().map(|a| walker_text(walker, a)).unwrap_or_default();
+                return target.contains("login").then_some(Refusal::RedirectToLogin);
+            }
+            let status = call
+                .arguments
+                .keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| matches!(a.as_str(), "status" | "status_code" | "code")))
+                .and_then(|k| int_literal(&k.value))
+                .or_else(|| call.arguments.args.get(1).and_then(int_literal));
+            status.filter(|s| is_refusal_status(*s)).map(|s| Refusal::Return(Some(s)))
+        }
+        _ => None,
+    }
+}
+
+fn walker_text(walker: &Walker<'_, '_, '_>, expr: &Expr) -> String {
+    let loc = walker.loc(expr);
+    walker.analyzer.index.project.file(loc.file).slice(loc.range).to_string()
+}
+
+fn credential_principal(source: RequestSource, field: Option<&str>) -> Option<Principal> {
+    let field = field?;
+    match source {
+        RequestSource::Headers if field.eq_ignore_ascii_case("authorization") => Some(Principal::Authorization),
+        RequestSource::Headers if is_credential_name(field) => Some(Principal::Header(field.to_string())),
+        RequestSource::Args | RequestSource::Values if is_credential_name(field) => {
+            Some(Principal::Query(field.to_string()))
+        }
+        RequestSource::Cookies if is_credential_name(field) => Some(Principal::Cookie(field.to_string())),
+        _ => None,
+    }
+}
+
+fn request_source_of(qualified: &str) -> Option<RequestSource> {
+    let rest = qualified.strip_prefix("flask.request.")?;
+    Some(match rest {
+        "args" => RequestSource::Args,
+        "form" => RequestSource::Form,
+        "values" => RequestSource::Values,
+        "json" | "get_json()" => RequestSource::Json,
+        "data" | "get_data()" => RequestSource::Data,
+        "headers" => RequestSource::Headers,
+        "cookies" => RequestSource::Cookies,
+        "files" => RequestSource::Files,
+        "view_args" => RequestSource::Path,
+        "authorization" => RequestSource::Headers,
+        _ => return None,
+    })
+}
+
+/// `Model.query` (possibly inside a longer chain) → `Model`.
+fn query_model(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Attribute(attr) if attr.attr.as_str() == "query" => dotted(&attr.value),
+        Expr::Attribute(attr) => query_model(&attr.value),
+        Expr::Call(call) => query_model(&call.func),
+        _ => None,
+    }
+}
+
+/// `a.b.c` as text, for names and attribute chains only.
+pub fn dotted(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str().to_string()),
+        Expr::Attribute(attr) => dotted(&attr.value).map(|base| format!("{base}.{}", attr.attr.as_str())),
+        _ => None,
+    }
+}
+
+/// The leftmost name of an attribute/call/subscript chain.
+pub fn root_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attr) => root_name(&attr.value),
+        Expr::Call(call) => root_name(&call.func),
+        Expr::Subscript(sub) => root_name(&sub.value),
+        _ => None,
+    }
+}
+
+/// The last identifier of a name or attribute chain.
+pub fn last_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Name(name) => Some(name.id.as_str()),
+        Expr::Attribute(attr) => Some(attr.attr.as_str()),
+        _ => None,
+    }
+}

@@ -1,0 +1,83 @@
+//! What a rule sees: the project, its semantic index, the app model and the settings.
+
+use std::path::PathBuf;
+
+use rustc_hash::FxHashSet;
+use tocsin_diagnostics::{Finding, Location, Position, RuleMeta, SourceSpan};
+use tocsin_python::{AppModel, Index, Loc, Project};
+
+/// Rule options, from `[tool.tocsin]` / `tocsin.toml`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// KEY003: literals containing one of these words are placeholders in test files.
+    pub placeholders: Vec<String>,
+    /// JWT002: longest acceptable token lifetime, in seconds.
+    pub max_token_lifetime_seconds: u64,
+    /// Files the user's configuration marks as tests (KEY003 placeholders).
+    pub test_files: FxHashSet<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            placeholders: [
+                "changeme",
+                "change-me",
+                "change_me",
+                "placeholder",
+                "dummy",
+                "example",
+                "fake",
+                "test",
+                "testing",
+                "xxx",
+                "not-a-secret",
+                "secret",
+                "dev",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            max_token_lifetime_seconds: 3600,
+            test_files: FxHashSet::default(),
+        }
+    }
+}
+
+pub struct Context<'a> {
+    pub project: &'a Project,
+    pub index: &'a Index<'a>,
+    pub model: &'a AppModel<'a>,
+    pub settings: &'a Settings,
+}
+
+impl Context<'_> {
+    pub fn path(&self, file: usize) -> PathBuf {
+        self.project.file(file).path.clone()
+    }
+
+    pub fn location(&self, loc: Loc) -> Location {
+        let file = self.project.file(loc.file);
+        let start = file.line_col(loc.range.start());
+        let end = file.line_col(loc.range.end());
+        Location::Source(SourceSpan {
+            path: file.path.clone(),
+            start: Position {
+                line: start.line,
+                column: start.column,
+            },
+            end: Position {
+                line: end.line,
+                column: end.column,
+            },
+        })
+    }
+
+    pub fn finding(&self, meta: &RuleMeta, loc: Loc, message: impl Into<String>) -> Finding {
+        Finding::new(meta.code, meta.severity, message, self.location(loc))
+    }
+
+    pub fn text(&self, loc: Loc) -> &str {
+        self.project.file(loc.file).slice(loc.range)
+    }
+}

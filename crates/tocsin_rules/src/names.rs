@@ -1,0 +1,111 @@
+//! What names and literals say about secrets: shared by the key and token rules.
+
+/// Splits `apiKey`, `API_KEY`, `x-api-key` into lower-case words.
+pub fn words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for ch in name.chars() {
+        if ch == '_' || ch == '-' || ch == '.' || ch == ' ' {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            previous_lower = false;
+            continue;
+        }
+        if ch.is_uppercase() && previous_lower && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        previous_lower = ch.is_lowercase() || ch.is_ascii_digit();
+        current.extend(ch.to_lowercase());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Words that, last in a name, say it holds something about a secret rather than
+/// the secret itself (`TOKEN_TYPE`, `API_KEY_HEADER`, `token_expiry`).
+const NOT_THE_SECRET: &[&str] = &[
+    "type", "kind", "name", "names", "id", "ids", "count", "len", "length", "url", "uri", "prefix", "scheme",
+    "header", "headers", "expiry", "expires", "exp", "ttl", "lifetime", "format", "field", "param", "endpoint",
+    "hint", "label", "path", "file", "env", "var", "location", "algorithm", "algorithms", "alg", "version",
+    "required", "enabled", "size", "index", "pattern", "regex", "column", "attr", "table", "model", "class",
+    "timeout", "age", "issuer", "audience", "location", "mode", "policy", "rotation", "set",
+];
+
+/// Qualifiers that make a bare `key` a credential: `api_key`, `access_key`, `x-api-key`.
+const KEY_QUALIFIERS: &[&str] = &[
+    "api", "access", "auth", "secret", "private", "signing", "client", "app", "admin", "master", "x", "provided",
+    "expected", "given", "valid", "stored", "user", "service", "hmac", "shared", "webhook", "encryption", "license",
+];
+
+/// Does a variable, attribute, header, parameter or config name denote a key,
+/// token, signature or signing secret?
+///
+/// A bare `key` does not, unless `bare_key` is set (query parameters named `key`
+/// are API keys by convention; a variable named `key` is usually a dict key).
+pub fn is_secret_name(name: &str, bare_key: bool) -> bool {
+    let words = words(name);
+    let Some(last) = words.last() else { return false };
+    if NOT_THE_SECRET.contains(&last.as_str()) {
+        return false;
+    }
+    if words.iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "token" | "tokens" | "secret" | "secrets" | "signature" | "sig" | "hmac" | "apikey" | "apikeys" | "jwt"
+                | "password" | "passwd" | "bearer" | "credential" | "credentials"
+        )
+    }) {
+        return !words.iter().any(|w| matches!(w.as_str(), "csrf" | "max" | "num" | "next" | "page" | "pagination" | "cursor"));
+    }
+    for (i, word) in words.iter().enumerate() {
+        if word == "key" || word == "keys" {
+            if i > 0 && KEY_QUALIFIERS.contains(&words[i - 1].as_str()) {
+                return true;
+            }
+            if words.len() == 1 && bare_key {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Is this literal plausibly a real key rather than a word or a sentinel?
+pub fn looks_like_key_literal(value: &str) -> bool {
+    value.len() >= 8
+        && !value.chars().any(char::is_whitespace)
+        && (value.chars().any(|c| c.is_ascii_digit()) || value.len() >= 16)
+}
+
+/// Template references rather than literal secrets: `${API_KEY}`, `<your-key>`, `%(key)s`.
+pub fn is_reference_literal(value: &str) -> bool {
+    let v = value.trim();
+    v.is_empty() || (v.starts_with("${") && v.ends_with('}')) || (v.starts_with('<') && v.ends_with('>')) || v.contains("%(")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_names() {
+        for secret in ["api_key", "API_KEY", "apiKey", "X-API-Key", "token", "access_token", "SECRET_KEY", "jwt_secret", "signature", "provided_key"] {
+            assert!(is_secret_name(secret, false), "{secret}");
+        }
+        for not_secret in ["token_type", "API_KEY_HEADER", "key", "sort_key", "cache_key", "max_tokens", "next_page_token", "user_id", "token_expiry"] {
+            assert!(!is_secret_name(not_secret, false), "{not_secret}");
+        }
+        assert!(is_secret_name("key", true));
+    }
+
+    #[test]
+    fn key_literals() {
+        assert!(looks_like_key_literal("s3cr3tk3y_user1"));
+        assert!(!looks_like_key_literal("username"));
+        assert!(!looks_like_key_literal("a b c d e f g h"));
+    }
+}

@@ -1,0 +1,57 @@
+//! The code table: every rule, by code. A rule is enabled by its code.
+
+use tocsin_diagnostics::{Finding, RuleMeta};
+
+use crate::rules;
+use crate::Context;
+
+pub struct RuleEntry {
+    pub meta: &'static RuleMeta,
+    pub check: fn(&Context<'_>, &mut Vec<Finding>),
+}
+
+pub static RULES: &[RuleEntry] = &[
+    RuleEntry {
+        meta: &rules::key001::META,
+        check: rules::key001::check,
+    },
+    RuleEntry {
+        meta: &rules::key002::META,
+        check: rules::key002::check,
+    },
+    RuleEntry {
+        meta: &rules::key003::META,
+        check: rules::key003::check,
+    },
+    RuleEntry {
+        meta: &rules::jwt001::META,
+        check: rules::jwt001::check,
+    },
+    RuleEntry {
+        meta: &rules::jwt002::META,
+        check: rules::jwt002::check,
+    },
+];
+
+/// Rules whose findings are made outside the rule engine (by the driver), listed so
+/// that they are documented, selectable and described in SARIF.
+pub static DRIVER_RULES: &[&RuleMeta] = &[&rules::sup001::META];
+
+pub fn rule_by_code(code: &str) -> Option<&'static RuleMeta> {
+    all_rule_meta().into_iter().find(|m| m.code.eq_ignore_ascii_case(code))
+}
+
+pub fn all_rule_meta() -> Vec<&'static RuleMeta> {
+    RULES.iter().map(|r| r.meta).chain(DRIVER_RULES.iter().copied()).collect()
+}
+
+/// Runs every rule `enabled` says yes to.
+pub fn check_all(ctx: &Context<'_>, enabled: &dyn Fn(&str) -> bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for rule in RULES {
+        if enabled(rule.meta.code) {
+            (rule.check)(ctx, &mut out);
+        }
+    }
+    out
+}

@@ -1,0 +1,162 @@
+//! KEY001: an API key, token or signature compared in non-constant time.
+
+use ruff_python_ast::{CmpOp, Expr};
+use tocsin_diagnostics::{Finding, RuleMeta, Severity};
+use tocsin_python::facts::string_literal;
+
+use crate::secret::{is_secret_expr, qualified};
+use crate::syntax::{walk, Scope, SyntaxRule};
+use crate::Context;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "KEY001",
+    name: "non-constant-time-key-comparison",
+    summary: "API key, token or signature compared in non-constant time",
+    severity: Severity::Medium,
+    docs: r#"## What it does
+Flags an API key, token, signature or HMAC digest compared with `==`, `!=`, `in` a
+list, tuple or string, or `startswith`.
+
+## Why is this bad?
+These comparisons stop at the first differing byte, so the response time leaks how
+much of a guess was right. An attacker who can measure it recovers the secret a byte
+at a time. Membership in a list or a string scans linearly with the same leak.
+Membership in a dict or set is hash-based and is not reported.
+
+## Example
+```python
+api_key = request.headers.get("X-API-Key")
+if api_key != os.environ["API_KEY"]:
+    abort(401)
+```
+
+## Use instead
+```python
+api_key = request.headers.get("X-API-Key", "")
+if not hmac.compare_digest(api_key.encode(), os.environ["API_KEY"].encode()):
+    abort(401)
+```
+
+## References
+- [hmac.compare_digest](https://docs.python.org/3/library/hmac.html#hmac.compare_digest)
+- [CWE-208: Observable Timing Discrepancy](https://cwe.mitre.org/data/definitions/208.html)
+"#,
+};
+
+const FIX: &str = "Compare with hmac.compare_digest(a, b), which takes the same time whatever the input.";
+
+pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    for (module, info) in ctx.project.modules() {
+        let Some(ast) = ctx.project.file(info.file).module() else { continue };
+        let mut rule = Key001 { ctx, out: Vec::new() };
+        walk(ast, module, &mut rule);
+        out.extend(rule.out);
+    }
+}
+
+struct Key001<'c, 'a> {
+    ctx: &'c Context<'a>,
+    out: Vec<Finding>,
+}
+
+/// Values whose comparison leaks nothing useful: None, booleans, numbers, `""`.
+fn is_harmless_operand(expr: &Expr) -> bool {
+    match expr {
+        Expr::NoneLiteral(_) | Expr::BooleanLiteral(_) | Expr::NumberLiteral(_) | Expr::EllipsisLiteral(_) => true,
+        Expr::StringLiteral(s) => s.value.to_str().is_empty(),
+        Expr::BytesLiteral(b) => b.value.iter().all(|part| part.as_slice().is_empty()),
+        Expr::Call(call) => matches!(&*call.func, Expr::Name(n) if matches!(n.id.as_str(), "len" | "type" | "bool" | "isinstance")),
+        _ => false,
+    }
+}
+
+impl<'a> Key001<'_, 'a> {
+    /// A sequence scanned element by element: list/tuple/str literals, `x.split()`,
+    /// comprehensions, or a name bound to one of those.
+    fn is_linear_container(&self, scope: &Scope<'a>, expr: &'a Expr, depth: usize) -> bool {
+        if depth > 4 {
+            return false;
+        }
+        match expr {
+            Expr::List(_) | Expr::Tuple(_) | Expr::ListComp(_) | Expr::StringLiteral(_) | Expr::BytesLiteral(_) => true,
+            Expr::Call(call) => match &*call.func {
+                Expr::Attribute(attr) => matches!(attr.attr.as_str(), "split" | "splitlines" | "rsplit"),
+                Expr::Name(n) => matches!(n.id.as_str(), "list" | "tuple" | "sorted"),
+                _ => false,
+            },
+            Expr::Name(name) => {
+                let value = scope.value_of(name.id.as_str()).or_else(|| {
+                    match self.ctx.index.resolve_name(scope.module, name.id.as_str()) {
+                        Some(tocsin_python::index::Resolved::Project(tocsin_python::index::Binding::Variable(_, _, v))) => {
+                            Some(v)
+                        }
+                        _ => None,
+                    }
+                });
+                value.is_some_and(|v| !std::ptr::eq(v, expr) && self.is_linear_container(scope, v, depth + 1))
+            }
+            _ => false,
+        }
+    }
+
+    fn report(&mut self, scope: &Scope<'a>, expr: &Expr, what: &str) {
+        let loc = self.ctx.index.loc(scope.module, expr);
+        let text: String = self.ctx.text(loc).chars().take(80).collect();
+        self.out.push(
+            self.ctx
+                .finding(&META, loc, format!("`{text}` compares a secret {what}, which leaks its value through timing"))
+                .with_fix(FIX),
+        );
+    }
+}
+
+impl<'a> SyntaxRule<'a> for Key001<'_, 'a> {
+    fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
+        let index = self.ctx.index;
+        match expr {
+            Expr::Compare(compare) => {
+                let mut left = &*compare.left;
+                for (op, right) in compare.ops.iter().zip(compare.comparators.iter()) {
+                    let flagged = match op {
+                        CmpOp::Eq | CmpOp::NotEq => {
+                            !is_harmless_operand(left)
+                                && !is_harmless_operand(right)
+                                && (is_secret_expr(index, scope, left, 0) || is_secret_expr(index, scope, right, 0))
+                        }
+                        CmpOp::In | CmpOp::NotIn => {
+                            is_secret_expr(index, scope, left, 0) && self.is_linear_container(scope, right, 0)
+                        }
+                        _ => false,
+                    };
+                    if flagged {
+                        let what = match op {
+                            CmpOp::In | CmpOp::NotIn => "by scanning a sequence",
+                            _ => "with `==`/`!=`",
+                        };
+                        self.report(scope, expr, what);
+                        return;
+                    }
+                    left = right;
+                }
+            }
+            Expr::Call(call) => {
+                let Expr::Attribute(attr) = &*call.func else { return };
+                if !matches!(attr.attr.as_str(), "startswith" | "endswith") {
+                    return;
+                }
+                let Some(arg) = call.arguments.args.first() else { return };
+                // `token.startswith("Bearer ")` checks a scheme, not a secret.
+                if string_literal(arg).is_some() || matches!(arg, Expr::Tuple(_)) {
+                    return;
+                }
+                if qualified(index, scope, &attr.value).is_some_and(|q| q.starts_with("flask.request.path")) {
+                    return;
+                }
+                if is_secret_expr(index, scope, &attr.value, 0) || is_secret_expr(index, scope, arg, 0) {
+                    self.report(scope, expr, "by prefix");
+                }
+            }
+            _ => {}
+        }
+    }
+}

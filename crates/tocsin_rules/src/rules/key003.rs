@@ -1,0 +1,214 @@
+//! KEY003: a hard-coded API key, token or signing secret.
+
+use ruff_python_ast::{Expr, Stmt};
+use tocsin_diagnostics::{Finding, RuleMeta, Severity};
+use tocsin_python::facts::{dotted, string_literal};
+
+use crate::names::{is_reference_literal, is_secret_name, looks_like_key_literal, words};
+use crate::secret::qualified;
+use crate::syntax::{walk, Scope, SyntaxRule};
+use crate::Context;
+
+pub static META: RuleMeta = RuleMeta {
+    code: "KEY003",
+    name: "hard-coded-secret",
+    summary: "Hard-coded API key, token or signing secret",
+    severity: Severity::High,
+    docs: r#"## What it does
+Flags string literals used as API keys, tokens or signing secrets: assigned to a
+secret-like name, to `app.secret_key` or `app.config["SECRET_KEY"]`, passed as the
+key of `jwt.encode`/`jwt.decode` or `hmac.new`, given as the default of
+`os.environ.get`/`os.getenv` for a secret, or listed in a module-level map of keys.
+
+In files configured as tests, literals containing a placeholder word (`test`,
+`changeme`, `dummy`, ...; option `placeholders`) are allowed.
+
+## Why is this bad?
+Anything in the source is in every clone, backup, container image and CI log of it.
+A leaked signing secret lets anyone mint valid session cookies or tokens; a leaked
+key gives its holder's access. Secrets in code are also never rotated.
+
+## Example
+```python
+app.config["SECRET_KEY"] = "s3cr3t-k3y-2024"
+API_KEYS = {"k-8f2a91c3": "alice"}
+```
+
+## Use instead
+```python
+app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+API_KEYS = load_keys_from_vault()
+```
+
+## References
+- [CWE-798: Use of Hard-coded Credentials](https://cwe.mitre.org/data/definitions/798.html)
+"#,
+};
+
+const FIX: &str = "Load the secret from the environment or a secrets manager at start-up, with no literal fallback.";
+
+pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    for (module, info) in ctx.project.modules() {
+        let Some(ast) = ctx.project.file(info.file).module() else { continue };
+        let is_test = ctx.settings.test_files.contains(&info.file);
+        let mut rule = Key003 { ctx, is_test, out: Vec::new() };
+        walk(ast, module, &mut rule);
+        out.extend(rule.out);
+    }
+}
+
+struct Key003<'c, 'a> {
+    ctx: &'c Context<'a>,
+    is_test: bool,
+    out: Vec<Finding>,
+}
+
+fn literal_text(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::StringLiteral(s) => Some(s.value.to_str().to_string()),
+        Expr::BytesLiteral(b) => Some(b.value.bytes().map(char::from).collect()),
+        _ => None,
+    }
+}
+
+/// The name an assignment target gives its value: `API_KEY`, `app.secret_key`,
+/// `app.config["SECRET_KEY"]` → `SECRET_KEY`.
+fn target_name(target: &Expr) -> Option<String> {
+    match target {
+        Expr::Name(n) => Some(n.id.as_str().to_string()),
+        Expr::Attribute(a) => Some(a.attr.as_str().to_string()),
+        Expr::Subscript(s) => string_literal(&s.slice).map(str::to_string),
+        _ => None,
+    }
+}
+
+impl<'a> Key003<'_, 'a> {
+    fn is_allowed(&self, value: &str) -> bool {
+        if is_reference_literal(value) {
+            return true;
+        }
+        if self.is_test {
+            let lower = value.to_ascii_lowercase();
+            return self.ctx.settings.placeholders.iter().any(|p| lower.contains(&p.to_ascii_lowercase()));
+        }
+        false
+    }
+
+    fn report(&mut self, scope: &Scope<'a>, literal: &Expr, what: String) {
+        let loc = self.ctx.index.loc(scope.module, literal);
+        self.out.push(self.ctx.finding(&META, loc, what).with_fix(FIX));
+    }
+
+    fn check_value(&mut self, scope: &Scope<'a>, name: &str, value: &'a Expr) {
+        if !is_secret_name(name, false) {
+            return;
+        }
+        let Some(text) = literal_text(value) else { return };
+        if self.is_allowed(&text) {
+            return;
+        }
+        self.report(scope, value, format!("`{name}` is a hard-coded secret"));
+    }
+
+    /// `API_KEYS = {"k-8f2a91c3": ...}`, `VALID_TOKENS = ["..."]`: a container of keys.
+    fn check_key_container(&mut self, scope: &Scope<'a>, name: &str, value: &'a Expr) {
+        let named_for_keys = words(name)
+            .iter()
+            .any(|w| matches!(w.as_str(), "key" | "keys" | "apikeys" | "token" | "tokens" | "secrets" | "credentials"));
+        if !named_for_keys {
+            return;
+        }
+        let literals: Vec<&Expr> = match value {
+            Expr::Dict(d) => d.items.iter().filter_map(|i| i.key.as_ref()).collect(),
+            Expr::Set(s) => s.elts.iter().collect(),
+            Expr::List(l) => l.elts.iter().collect(),
+            Expr::Tuple(t) => t.elts.iter().collect(),
+            _ => return,
+        };
+        let keys: Vec<&Expr> = literals
+            .into_iter()
+            .filter(|e| literal_text(e).is_some_and(|t| looks_like_key_literal(&t) && !self.is_allowed(&t)))
+            .collect();
+        if let Some(first) = keys.first() {
+            let count = keys.len();
+            let noun = if count == 1 { "key" } else { "keys" };
+            self.report(scope, first, format!("`{name}` holds {count} hard-coded {noun}"));
+        }
+    }
+}
+
+impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
+    fn stmt(&mut self, stmt: &'a Stmt, scope: &Scope<'a>) {
+        let (targets, value): (Vec<&'a Expr>, &'a Expr) = match stmt {
+            Stmt::Assign(a) => (a.targets.iter().collect(), &a.value),
+            Stmt::AnnAssign(a) => match &a.value {
+                Some(v) => (vec![&*a.target], v),
+                None => return,
+            },
+            _ => return,
+        };
+        for target in targets {
+            let Some(name) = target_name(target) else { continue };
+            self.check_value(scope, &name, value);
+            if !scope.in_function && matches!(target, Expr::Name(_)) {
+                self.check_key_container(scope, &name, value);
+            }
+        }
+    }
+
+    fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
+        match expr {
+            Expr::Call(call) => {
+                let q = qualified(self.ctx.index, scope, &call.func).unwrap_or_default();
+                let positional_key = match q.as_str() {
+                    "jwt.encode" | "jwt.decode" | "jose.jwt.encode" | "jose.jwt.decode" => Some(1),
+                    "hmac.new" | "itsdangerous.URLSafeTimedSerializer" | "itsdangerous.URLSafeSerializer"
+                    | "itsdangerous.TimedSerializer" | "itsdangerous.Serializer" => Some(0),
+                    _ => None,
+                };
+                if let Some(position) = positional_key {
+                    let key = call.arguments.args.get(position).or_else(|| {
+                        call.arguments
+                            .keywords
+                            .iter()
+                            .find(|k| k.arg.as_ref().is_some_and(|a| matches!(a.as_str(), "key" | "secret_key")))
+                            .map(|k| &k.value)
+                    });
+                    if let Some(key) = key {
+                        if literal_text(key).is_some_and(|t| !self.is_allowed(&t)) {
+                            let callee = q.rsplit('.').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(".");
+                            self.report(scope, key, format!("`{callee}` is given a hard-coded signing key"));
+                        }
+                    }
+                    return;
+                }
+                if matches!(q.as_str(), "os.environ.get" | "os.getenv" | "os.environ.setdefault") {
+                    let env_name = call.arguments.args.first().and_then(string_literal).unwrap_or("");
+                    if is_secret_name(env_name, false) {
+                        if let Some(default) = call.arguments.args.get(1) {
+                            if literal_text(default).is_some_and(|t| !self.is_allowed(&t)) {
+                                self.report(scope, default, format!("`{env_name}` falls back to a hard-coded secret when the environment lacks it"));
+                            }
+                        }
+                    }
+                    return;
+                }
+                // app.config.update(SECRET_KEY="..."), dict(API_KEY="..."), Settings(api_key="...")
+                let is_update = dotted(&call.func).is_some_and(|d| d.ends_with(".update") || d == "dict");
+                for keyword in call.arguments.keywords.iter() {
+                    let Some(arg) = &keyword.arg else { continue };
+                    if is_update || is_secret_name(arg.as_str(), false) {
+                        self.check_value(scope, arg.as_str(), &keyword.value);
+                    }
+                }
+            }
+            Expr::Dict(dict) => {
+                for item in &dict.items {
+                    let Some(key) = item.key.as_ref().and_then(string_literal) else { continue };
+                    self.check_value(scope, key, &item.value);
+                }
+            }
+            _ => {}
+        }
+    }
+}
