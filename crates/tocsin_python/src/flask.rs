@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::facts::{dotted, string_literal};
-use crate::index::{class_attribute, Binding, Index, Resolved};
+use crate::index::{class_attribute, Binding, Index, LocalImports, Resolved};
 use crate::project::ModuleId;
 use crate::source::Loc;
 
@@ -100,6 +100,8 @@ struct Discovery<'i, 'a> {
     local_functions: FxHashMap<(ScopeKey, String), &'a StmtFunctionDef>,
     /// `view = Cls.as_view("x")` bindings.
     as_view: FxHashMap<(ScopeKey, String), (ModuleId, &'a StmtClassDef)>,
+    /// Imports made inside factory functions.
+    local_imports: FxHashMap<ScopeKey, LocalImports<'a>>,
 }
 
 const HTTP_METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
@@ -111,6 +113,7 @@ pub fn discover<'a>(index: &Index<'a>) -> FlaskStructure<'a> {
         names: FxHashMap::default(),
         local_functions: FxHashMap::default(),
         as_view: FxHashMap::default(),
+        local_imports: FxHashMap::default(),
     };
     let scopes = discovery.scopes();
     // Objects first, so that registrations and routes in any module can refer to
@@ -165,6 +168,8 @@ impl<'a> Discovery<'_, 'a> {
                             self.local_functions.insert((key, f.name.as_str().to_string()), f);
                         }
                     }
+                    let imports = self.index.local_imports(module.id, &body);
+                    self.local_imports.insert(key, imports);
                     scopes.push((key, body));
                 }
             }
@@ -259,7 +264,7 @@ impl<'a> Discovery<'_, 'a> {
 
     /// The Flask object a factory function returns.
     fn factory_result(&self, scope: ScopeKey, func: &Expr) -> Option<ObjId> {
-        let Resolved::Project(Binding::Function(module, function)) = self.index.resolve_expr(scope.0, func)? else {
+        let Resolved::Project(Binding::Function(module, function)) = self.resolve_in(scope, func)? else {
             return None;
         };
         let inner: ScopeKey = (module, Some(function.range));
@@ -283,15 +288,22 @@ impl<'a> Discovery<'_, 'a> {
                 if let Some(obj) = self.names.get(&((scope.0, None), id)) {
                     return Some(*obj);
                 }
-                self.resolve_through_index(scope.0, expr)
+                self.resolve_through_index(scope, expr)
             }
-            Expr::Attribute(_) => self.resolve_through_index(scope.0, expr),
+            Expr::Attribute(_) => self.resolve_through_index(scope, expr),
             _ => None,
         }
     }
 
-    fn resolve_through_index(&self, module: ModuleId, expr: &Expr) -> Option<ObjId> {
-        match self.index.resolve_expr(module, expr)? {
+    fn resolve_in(&self, scope: ScopeKey, expr: &Expr) -> Option<Resolved<'a>> {
+        match self.local_imports.get(&scope) {
+            Some(locals) => self.index.resolve_expr_in(scope.0, locals, expr),
+            None => self.index.resolve_expr(scope.0, expr),
+        }
+    }
+
+    fn resolve_through_index(&self, scope: ScopeKey, expr: &Expr) -> Option<ObjId> {
+        match self.resolve_in(scope, expr)? {
             Resolved::Project(Binding::Variable(m, name, _)) => self.names.get(&((m, None), name.to_string())).copied(),
             _ => None,
         }
@@ -303,14 +315,14 @@ impl<'a> Discovery<'_, 'a> {
                 return Some((scope.0, f));
             }
         }
-        match self.index.resolve_expr(scope.0, expr)? {
+        match self.resolve_in(scope, expr)? {
             Resolved::Project(Binding::Function(m, f)) => Some((m, f)),
             _ => None,
         }
     }
 
     fn resolve_class(&self, scope: ScopeKey, expr: &Expr) -> Option<(ModuleId, &'a StmtClassDef)> {
-        match self.index.resolve_expr(scope.0, expr)? {
+        match self.resolve_in(scope, expr)? {
             Resolved::Project(Binding::Class(m, c)) => Some((m, c)),
             _ => None,
         }

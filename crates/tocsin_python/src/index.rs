@@ -136,30 +136,7 @@ impl<'a> Index<'a> {
             return Some(Resolved::Project(Binding::Class(module, class)));
         }
         if let Some(import) = index.imports.get(name) {
-            return match import {
-                Import::Module(target) => Some(match self.project.module_by_name(target, module) {
-                    Some(id) => Resolved::Project(Binding::Module(id)),
-                    None => Resolved::External(target.clone()),
-                }),
-                Import::Member(from, member) => {
-                    if let Some(from_id) = self.project.module_by_name(from, module) {
-                        if let Some(resolved) = self.resolve_name_depth(from_id, member, depth + 1) {
-                            return Some(resolved);
-                        }
-                        let submodule = format!("{from}.{member}");
-                        if let Some(sub) = self.project.module_by_name(&submodule, module) {
-                            return Some(Resolved::Project(Binding::Module(sub)));
-                        }
-                        None
-                    } else {
-                        let submodule = format!("{from}.{member}");
-                        match self.project.module_by_name(&submodule, module) {
-                            Some(sub) => Some(Resolved::Project(Binding::Module(sub))),
-                            None => Some(Resolved::External(submodule)),
-                        }
-                    }
-                }
-            };
+            return self.resolve_import(module, import, depth);
         }
         if let Some((stored, value)) = index.variables.get_key_value(name) {
             return Some(Resolved::Project(Binding::Variable(module, stored, value)));
@@ -170,13 +147,78 @@ impl<'a> Index<'a> {
         None
     }
 
-    /// Resolves a name or dotted attribute chain. `locals` shadows module names (a
-    /// function's own assignments) and may answer `None` to fall through.
+    fn resolve_import(&self, module: ModuleId, import: &Import, depth: usize) -> Option<Resolved<'a>> {
+        match import {
+            Import::Module(target) => Some(match self.project.module_by_name(target, module) {
+                Some(id) => Resolved::Project(Binding::Module(id)),
+                None => Resolved::External(target.clone()),
+            }),
+            Import::Member(from, member) => {
+                if let Some(from_id) = self.project.module_by_name(from, module) {
+                    if let Some(resolved) = self.resolve_name_depth(from_id, member, depth + 1) {
+                        return Some(resolved);
+                    }
+                    let submodule = format!("{from}.{member}");
+                    if let Some(sub) = self.project.module_by_name(&submodule, module) {
+                        return Some(Resolved::Project(Binding::Module(sub)));
+                    }
+                    None
+                } else {
+                    let submodule = format!("{from}.{member}");
+                    match self.project.module_by_name(&submodule, module) {
+                        Some(sub) => Some(Resolved::Project(Binding::Module(sub))),
+                        None => Some(Resolved::External(submodule)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Imports made inside a function body (`from .blueprints import api` in an app
+    /// factory), to resolve names of that scope.
+    pub fn local_imports(&self, module: ModuleId, body: &[&'a Stmt]) -> LocalImports<'a> {
+        let mut scratch = ModuleIndex {
+            id: module,
+            imports: FxHashMap::default(),
+            functions: FxHashMap::default(),
+            classes: FxHashMap::default(),
+            variables: FxHashMap::default(),
+            top_level: Vec::new(),
+        };
+        for stmt in body {
+            if matches!(stmt, Stmt::Import(_) | Stmt::ImportFrom(_)) {
+                scratch.add_definition(self.project, module, stmt);
+            }
+        }
+        LocalImports(scratch.imports)
+    }
+
+    /// Like [`Index::resolve_expr`], with a scope's own imports shadowing the module's.
+    pub fn resolve_expr_in(&self, module: ModuleId, locals: &LocalImports<'a>, expr: &Expr) -> Option<Resolved<'a>> {
+        if locals.0.is_empty() {
+            return self.resolve_expr(module, expr);
+        }
+        self.resolve_chain(module, expr, &|name| match locals.0.get(name) {
+            Some(import) => self.resolve_import(module, import, 0),
+            None => self.resolve_name(module, name),
+        })
+    }
+
+    /// Resolves a name or dotted attribute chain.
     pub fn resolve_expr(&self, module: ModuleId, expr: &Expr) -> Option<Resolved<'a>> {
+        self.resolve_chain(module, expr, &|name| self.resolve_name(module, name))
+    }
+
+    fn resolve_chain(
+        &self,
+        module: ModuleId,
+        expr: &Expr,
+        resolve_root: &dyn Fn(&str) -> Option<Resolved<'a>>,
+    ) -> Option<Resolved<'a>> {
         match expr {
-            Expr::Name(name) => self.resolve_name(module, name.id.as_str()),
+            Expr::Name(name) => resolve_root(name.id.as_str()),
             Expr::Attribute(attribute) => {
-                let base = self.resolve_expr(module, &attribute.value)?;
+                let base = self.resolve_chain(module, &attribute.value, resolve_root)?;
                 let attr = attribute.attr.as_str();
                 match base {
                     Resolved::External(qualified) => Some(Resolved::External(format!("{qualified}.{attr}"))),
@@ -196,7 +238,7 @@ impl<'a> Index<'a> {
             Expr::Call(call) => {
                 // `x()` where x is external: the call result is still identified by the
                 // callee (`flask.request.get_json()` is recognised by name).
-                match self.resolve_expr(module, &call.func)? {
+                match self.resolve_chain(module, &call.func, resolve_root)? {
                     Resolved::External(qualified) => Some(Resolved::External(format!("{qualified}()"))),
                     Resolved::Project(_) => None,
                 }
@@ -247,6 +289,10 @@ impl<'a> Index<'a> {
         out
     }
 }
+
+/// Names imported inside a function body.
+#[derive(Default)]
+pub struct LocalImports<'a>(FxHashMap<&'a str, Import>);
 
 pub enum Member<'a> {
     Function(&'a StmtFunctionDef),

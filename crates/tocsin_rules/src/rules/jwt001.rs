@@ -161,15 +161,30 @@ fn claims_in<'a>(rule: &Jwt001<'_, 'a>, scope: &Scope<'a>, expr: &'a Expr, depth
     }
     let unverified_claims = |e: &'a Expr| -> bool {
         let mut current = e;
+        // The header field read, when it is one: `kid` selects a key from a trusted
+        // set, which is how key rotation works, not a decision on the token.
+        let mut field: Option<&str> = None;
         for _ in 0..6 {
             match current {
-                Expr::Subscript(s) => current = &s.value,
+                Expr::Subscript(s) => {
+                    field = field.or(string_literal(&s.slice));
+                    current = &s.value;
+                }
                 Expr::Call(c) => {
                     if let Some(q) = qualified(rule.ctx.index, scope, &c.func) {
-                        return q.ends_with("get_unverified_claims");
+                        if q.ends_with(".get") {
+                            field = field.or(c.arguments.args.first().and_then(string_literal));
+                        }
+                        return q.contains("get_unverified_claims")
+                            || (q.contains("get_unverified_header") && !matches!(field, Some("kid" | "typ")));
                     }
                     match &*c.func {
-                        Expr::Attribute(a) => current = &a.value,
+                        Expr::Attribute(a) => {
+                            if a.attr.as_str() == "get" {
+                                field = field.or(c.arguments.args.first().and_then(string_literal));
+                            }
+                            current = &a.value;
+                        }
                         _ => return false,
                     }
                 }

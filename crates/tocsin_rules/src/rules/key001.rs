@@ -79,11 +79,20 @@ impl<'a> Key001<'_, 'a> {
         }
         match expr {
             Expr::List(_) | Expr::Tuple(_) | Expr::ListComp(_) | Expr::StringLiteral(_) | Expr::BytesLiteral(_) => true,
-            Expr::Call(call) => match &*call.func {
-                Expr::Attribute(attr) => matches!(attr.attr.as_str(), "split" | "splitlines" | "rsplit"),
-                Expr::Name(n) => matches!(n.id.as_str(), "list" | "tuple" | "sorted"),
-                _ => false,
-            },
+            Expr::Call(call) => {
+                // Environment values are strings: `in` scans them.
+                if qualified(self.ctx.index, scope, &call.func)
+                    .is_some_and(|q| q == "os.environ.get" || q == "os.getenv")
+                {
+                    return true;
+                }
+                match &*call.func {
+                    Expr::Attribute(attr) => matches!(attr.attr.as_str(), "split" | "splitlines" | "rsplit"),
+                    Expr::Name(n) => matches!(n.id.as_str(), "list" | "tuple" | "sorted"),
+                    _ => false,
+                }
+            }
+            Expr::Subscript(sub) => qualified(self.ctx.index, scope, &sub.value).is_some_and(|q| q == "os.environ"),
             Expr::Name(name) => {
                 let value = scope.value_of(name.id.as_str()).or_else(|| {
                     match self.ctx.index.resolve_name(scope.module, name.id.as_str()) {

@@ -88,6 +88,10 @@ impl<'a> Key003<'_, 'a> {
             return true;
         }
         if self.is_test {
+            // Real keys are long and random; short literals in tests are fixtures.
+            if value.chars().count() < 12 {
+                return true;
+            }
             let lower = value.to_ascii_lowercase();
             return self.ctx.settings.placeholders.iter().any(|p| lower.contains(&p.to_ascii_lowercase()));
         }
@@ -129,10 +133,10 @@ impl<'a> Key003<'_, 'a> {
             .into_iter()
             .filter(|e| literal_text(e).is_some_and(|t| looks_like_key_literal(&t) && !self.is_allowed(&t)))
             .collect();
-        if let Some(first) = keys.first() {
+        if !keys.is_empty() {
             let count = keys.len();
             let noun = if count == 1 { "key" } else { "keys" };
-            self.report(scope, first, format!("`{name}` holds {count} hard-coded {noun}"));
+            self.report(scope, value, format!("`{name}` holds {count} hard-coded {noun}"));
         }
     }
 }
