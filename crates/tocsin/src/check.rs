@@ -20,8 +20,15 @@ use crate::ExitStatus;
 pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     let loaded = analysis::load(&args.input)?;
     let config = &loaded.config;
-    let known: Vec<&str> = tocsin_rules::all_rule_meta().iter().map(|m| m.code).collect();
-    let mut select: Vec<String> = if args.select.is_empty() { config.select.clone() } else { args.select.clone() };
+    let known: Vec<&str> = tocsin_rules::all_rule_meta()
+        .iter()
+        .map(|m| m.code)
+        .collect();
+    let mut select: Vec<String> = if args.select.is_empty() {
+        config.select.clone()
+    } else {
+        args.select.clone()
+    };
     if select.is_empty() {
         select.push("ALL".to_string());
     }
@@ -30,7 +37,8 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     validate_selectors(&select, &known)?;
     validate_selectors(&ignore, &known)?;
     let enabled = |code: &str| {
-        select.iter().any(|s| matches_selector(code, s)) && !ignore.iter().any(|s| matches_selector(code, s))
+        select.iter().any(|s| matches_selector(code, s))
+            && !ignore.iter().any(|s| matches_selector(code, s))
     };
 
     let project = &loaded.project;
@@ -69,8 +77,13 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     for finding in &mut findings {
         finding.fingerprint = Some(fingerprint(project, finding));
     }
-    findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()).then_with(|| a.message.cmp(&b.message)));
-    findings.dedup_by(|a, b| a.code == b.code && a.location == b.location && a.message == b.message);
+    findings.sort_by(|a, b| {
+        a.sort_key()
+            .cmp(&b.sort_key())
+            .then_with(|| a.message.cmp(&b.message))
+    });
+    findings
+        .dedup_by(|a, b| a.code == b.code && a.location == b.location && a.message == b.message);
 
     let mut errors = loaded.errors.clone();
     errors.sort_by(|a, b| a.location.cmp(&b.location));
@@ -100,11 +113,16 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         ColorChoice::Never => false,
         ColorChoice::Auto => output.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    render(format, &report, RenderOptions { color }, output.writer()).context("writing the report")?;
+    render(format, &report, RenderOptions { color }, output.writer())
+        .context("writing the report")?;
     output.writer().flush().context("writing the report")?;
     output.commit()?;
 
-    let analysed = project.files().iter().filter(|f| f.syntax_error.is_none()).count();
+    let analysed = project
+        .files()
+        .iter()
+        .filter(|f| f.syntax_error.is_none())
+        .count();
     if analysed == 0 && loaded.inputs > 0 && !errors.is_empty() {
         return Ok(ExitStatus::Error);
     }
@@ -131,10 +149,12 @@ fn per_file_ignores(
     Ok(findings
         .into_iter()
         .filter(|f| {
-            let Location::Source(span) = &f.location else { return true };
-            !compiled
-                .iter()
-                .any(|(set, codes)| set.is_match(&span.path) && codes.iter().any(|c| matches_selector(&f.code, c)))
+            let Location::Source(span) = &f.location else {
+                return true;
+            };
+            !compiled.iter().any(|(set, codes)| {
+                set.is_match(&span.path) && codes.iter().any(|c| matches_selector(&f.code, c))
+            })
         })
         .collect())
 }
@@ -158,6 +178,10 @@ struct SourceMap<'a>(&'a Project);
 
 impl tocsin_diagnostics::SourceLookup for SourceMap<'_> {
     fn source(&self, path: &Path) -> Option<&str> {
-        self.0.files().iter().find(|f| f.path == path).map(|f| f.text.as_str())
+        self.0
+            .files()
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.text.as_str())
     }
 }

@@ -39,7 +39,13 @@ struct PyprojectTool {
     tocsin: Option<toml::Value>,
 }
 
-pub const DEFAULT_TEST_PATHS: &[&str] = &["tests/**", "test/**", "**/test_*.py", "**/*_test.py", "**/conftest.py"];
+pub const DEFAULT_TEST_PATHS: &[&str] = &[
+    "tests/**",
+    "test/**",
+    "**/test_*.py",
+    "**/*_test.py",
+    "**/conftest.py",
+];
 
 /// Finds and reads the configuration. Returns the config and the file it came from.
 pub fn load(explicit: Option<&Path>, isolated: bool) -> Result<(FileConfig, Option<PathBuf>)> {
@@ -64,24 +70,33 @@ pub fn load(explicit: Option<&Path>, isolated: bool) -> Result<(FileConfig, Opti
 }
 
 fn read(path: &Path) -> Result<Option<FileConfig>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let is_pyproject = path.file_name().is_some_and(|n| n == "pyproject.toml");
     if is_pyproject {
-        let parsed: Pyproject = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        let Some(value) = parsed.tool.and_then(|t| t.tocsin) else { return Ok(None) };
+        let parsed: Pyproject =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let Some(value) = parsed.tool.and_then(|t| t.tocsin) else {
+            return Ok(None);
+        };
         let config: FileConfig = value
             .try_into()
             .with_context(|| format!("invalid [tool.tocsin] in {}", path.display()))?;
         return Ok(Some(config));
     }
-    let config: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let config: FileConfig =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     Ok(Some(config))
 }
 
 /// Does `code` match a selector (a full code or a prefix like `KEY`)?
 pub fn matches_selector(code: &str, selector: &str) -> bool {
     let selector = selector.trim();
-    !selector.is_empty() && (selector.eq_ignore_ascii_case("ALL") || code.to_ascii_uppercase().starts_with(&selector.to_ascii_uppercase()))
+    !selector.is_empty()
+        && (selector.eq_ignore_ascii_case("ALL")
+            || code
+                .to_ascii_uppercase()
+                .starts_with(&selector.to_ascii_uppercase()))
 }
 
 /// Checks that every selector names at least one known rule.

@@ -24,13 +24,18 @@ pub fn build_globset(patterns: &[String]) -> Result<GlobSet> {
         // `build/` style patterns also exclude everything below.
         let trimmed = pattern.trim_end_matches('/');
         if !trimmed.contains("**") {
-            builder.add(Glob::new(&format!("{trimmed}/**")).with_context(|| format!("invalid glob `{pattern}`"))?);
+            builder.add(
+                Glob::new(&format!("{trimmed}/**"))
+                    .with_context(|| format!("invalid glob `{pattern}`"))?,
+            );
             if !trimmed.starts_with("**/") && !trimmed.starts_with('/') {
                 builder.add(
-                    Glob::new(&format!("**/{trimmed}")).with_context(|| format!("invalid glob `{pattern}`"))?,
+                    Glob::new(&format!("**/{trimmed}"))
+                        .with_context(|| format!("invalid glob `{pattern}`"))?,
                 );
                 builder.add(
-                    Glob::new(&format!("**/{trimmed}/**")).with_context(|| format!("invalid glob `{pattern}`"))?,
+                    Glob::new(&format!("**/{trimmed}/**"))
+                        .with_context(|| format!("invalid glob `{pattern}`"))?,
                 );
             }
         }
@@ -64,7 +69,11 @@ pub fn discover(paths: &[PathBuf], exclude: &GlobSet) -> (Vec<PathBuf>, Vec<Inpu
             }
             Ok(_) => {}
             Err(error) => {
-                errors.push(path_error(root, "E002", format!("cannot read {}: {error}", root.display())));
+                errors.push(path_error(
+                    root,
+                    "E002",
+                    format!("cannot read {}: {error}", root.display()),
+                ));
                 continue;
             }
         }
@@ -97,7 +106,11 @@ pub fn discover(paths: &[PathBuf], exclude: &GlobSet) -> (Vec<PathBuf>, Vec<Inpu
                         ignore::Error::WithPath { path, .. } => path.clone(),
                         _ => root.clone(),
                     };
-                    errors.push(path_error(&path, "E002", format!("cannot read {}: {error}", path.display())));
+                    errors.push(path_error(
+                        &path,
+                        "E002",
+                        format!("cannot read {}: {error}", path.display()),
+                    ));
                 }
             }
         }
@@ -109,7 +122,8 @@ pub fn discover(paths: &[PathBuf], exclude: &GlobSet) -> (Vec<PathBuf>, Vec<Inpu
 
 /// Reads and parses files in parallel. Syntax errors stay attached to their file.
 pub fn load(files: Vec<PathBuf>) -> (Vec<SourceFile>, Vec<InputError>) {
-    let results: Vec<Result<SourceFile, InputError>> = files.into_par_iter().map(load_one).collect();
+    let results: Vec<Result<SourceFile, InputError>> =
+        files.into_par_iter().map(load_one).collect();
     let mut sources = Vec::with_capacity(results.len());
     let mut errors = Vec::new();
     for result in results {
@@ -122,20 +136,49 @@ pub fn load(files: Vec<PathBuf>) -> (Vec<SourceFile>, Vec<InputError>) {
 }
 
 fn load_one(path: PathBuf) -> Result<SourceFile, InputError> {
-    let meta = fs::metadata(&path).map_err(|e| path_error(&path, "E002", format!("cannot read {}: {e}", path.display())))?;
+    let meta = fs::metadata(&path).map_err(|e| {
+        path_error(
+            &path,
+            "E002",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(path_error(
             &path,
             "E003",
-            format!("{} is {} MiB, above the {} MiB limit; skipped", path.display(), meta.len() >> 20, MAX_FILE_BYTES >> 20),
+            format!(
+                "{} is {} MiB, above the {} MiB limit; skipped",
+                path.display(),
+                meta.len() >> 20,
+                MAX_FILE_BYTES >> 20
+            ),
         ));
     }
-    let bytes = fs::read(&path).map_err(|e| path_error(&path, "E002", format!("cannot read {}: {e}", path.display())))?;
+    let bytes = fs::read(&path).map_err(|e| {
+        path_error(
+            &path,
+            "E002",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
     if bytes.contains(&0) {
-        return Err(path_error(&path, "E003", format!("{} is binary (contains NUL bytes); skipped", path.display())));
+        return Err(path_error(
+            &path,
+            "E003",
+            format!("{} is binary (contains NUL bytes); skipped", path.display()),
+        ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
-        path_error(&path, "E003", format!("{} is not valid UTF-8 (at byte {}); skipped", path.display(), e.utf8_error().valid_up_to()))
+        path_error(
+            &path,
+            "E003",
+            format!(
+                "{} is not valid UTF-8 (at byte {}); skipped",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })?;
     // A BOM is legal in Python sources but not part of the code.
     let text = match text.strip_prefix('\u{feff}') {

@@ -40,7 +40,9 @@ impl From<ExitStatus> for ExitCode {
 fn main() -> ExitCode {
     // The parser grows its own stack; our walks are depth-bounded, but deep ASTs are
     // also dropped recursively, so worker threads get a generous stack.
-    let _ = rayon::ThreadPoolBuilder::new().stack_size(64 * 1024 * 1024).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(64 * 1024 * 1024)
+        .build_global();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -53,12 +55,19 @@ fn main() -> ExitCode {
         .stack_size(64 * 1024 * 1024)
         .spawn(move || run(cli))
         .map_err(anyhow::Error::from)
-        .and_then(|handle| handle.join().unwrap_or_else(|_| Err(anyhow::anyhow!("internal error: analysis thread panicked"))));
+        .and_then(|handle| {
+            handle.join().unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("internal error: analysis thread panicked"))
+            })
+        });
     match result {
         Ok(status) => status.into(),
         Err(error) => {
             // A closed pipe (`tocsin check | head`) is not an error.
-            if error.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)) {
+            if error.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::from(0);
             }
             let mut stderr = io::stderr().lock();

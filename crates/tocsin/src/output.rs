@@ -22,10 +22,17 @@ impl Output {
         match path {
             None => Ok(Output::Stdout(BufWriter::new(io::stdout()))),
             Some(target) => {
-                let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let dir = target
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let name = target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 let temp = dir.join(format!(".{name}.tocsin-{}.tmp", std::process::id()));
-                let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+                let file =
+                    File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
                 Ok(Output::File {
                     writer: BufWriter::new(file),
                     temp,
@@ -49,12 +56,20 @@ impl Output {
     pub fn commit(self) -> Result<()> {
         match self {
             Output::Stdout(mut w) => w.flush().context("writing to standard output"),
-            Output::File { writer, temp, target } => {
-                let file = writer.into_inner().map_err(|e| e.into_error()).context("writing the report")?;
+            Output::File {
+                writer,
+                temp,
+                target,
+            } => {
+                let file = writer
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .context("writing the report")?;
                 file.sync_all().ok();
                 drop(file);
-                std::fs::rename(&temp, &target)
-                    .with_context(|| format!("moving the report into place at {}", target.display()))
+                std::fs::rename(&temp, &target).with_context(|| {
+                    format!("moving the report into place at {}", target.display())
+                })
             }
         }
     }

@@ -93,9 +93,11 @@ fn describe_reads(check: &tocsin_python::facts::Check) -> Vec<String> {
         .reads
         .iter()
         .filter_map(|o| match o {
-            Origin::Request { source, field } => {
-                Some(format!("{}{}", source.as_str(), field.as_ref().map(|f| format!("[{f}]")).unwrap_or_default()))
-            }
+            Origin::Request { source, field } => Some(format!(
+                "{}{}",
+                source.as_str(),
+                field.as_ref().map(|f| format!("[{f}]")).unwrap_or_default()
+            )),
             Origin::Principal(p) => Some(p.to_string()),
             Origin::Shared(s) => Some(format!("state {}", s.name)),
             Origin::Db(m) => Some(format!("db {m}")),
@@ -134,7 +136,9 @@ fn build(project: &Project, model: &AppModel<'_>) -> ModelOut {
                     at: place(project, r.loc),
                 })
                 .collect();
-            object_refs.dedup_by(|a, b| a.field == b.field && a.access == b.access && a.at.line == b.at.line);
+            object_refs.dedup_by(|a, b| {
+                a.field == b.field && a.access == b.access && a.at.line == b.at.line
+            });
             RouteOut {
                 methods: route.methods.clone(),
                 rule: route.rule.clone(),
@@ -184,7 +188,10 @@ fn build(project: &Project, model: &AppModel<'_>) -> ModelOut {
                 .collect(),
         })
         .collect();
-    ModelOut { routes, shared_state }
+    ModelOut {
+        routes,
+        shared_state,
+    }
 }
 
 pub fn run(args: &RoutesArgs) -> Result<ExitStatus> {
@@ -216,18 +223,50 @@ fn write_table(w: &mut dyn Write, model: &ModelOut) -> Result<()> {
     if model.routes.is_empty() {
         writeln!(w, "No Flask routes found.")?;
     }
-    let method_width = model.routes.iter().map(|r| r.methods.join(",").len()).max().unwrap_or(7).max(7);
-    let rule_width = model.routes.iter().map(|r| r.rule.len()).max().unwrap_or(4).clamp(4, 60);
+    let method_width = model
+        .routes
+        .iter()
+        .map(|r| r.methods.join(",").len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let rule_width = model
+        .routes
+        .iter()
+        .map(|r| r.rule.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 60);
     if !model.routes.is_empty() {
-        writeln!(w, "{:method_width$}  {:rule_width$}  {:40}  GUARDS", "METHODS", "RULE", "VIEW")?;
+        writeln!(
+            w,
+            "{:method_width$}  {:rule_width$}  {:40}  GUARDS",
+            "METHODS", "RULE", "VIEW"
+        )?;
     }
     for route in &model.routes {
         let guards: Vec<String> = route.guards.iter().map(|g| g.name.clone()).collect();
-        let guards = if guards.is_empty() { "-".to_string() } else { guards.join(", ") };
+        let guards = if guards.is_empty() {
+            "-".to_string()
+        } else {
+            guards.join(", ")
+        };
         let view = format!("{} ({}:{})", route.view, route.at.path, route.at.line);
-        writeln!(w, "{:method_width$}  {:rule_width$}  {:40}  {guards}", route.methods.join(","), route.rule, view)?;
+        writeln!(
+            w,
+            "{:method_width$}  {:rule_width$}  {:40}  {guards}",
+            route.methods.join(","),
+            route.rule,
+            view
+        )?;
         if !route.principals.is_empty() {
-            writeln!(w, "{:method_width$}  {:rule_width$}  principal: {}", "", "", route.principals.join(", "))?;
+            writeln!(
+                w,
+                "{:method_width$}  {:rule_width$}  principal: {}",
+                "",
+                "",
+                route.principals.join(", ")
+            )?;
         }
         for check in &route.inline_checks {
             writeln!(
@@ -237,7 +276,11 @@ fn write_table(w: &mut dyn Write, model: &ModelOut) -> Result<()> {
                 "",
                 check.at.path,
                 check.at.line,
-                if check.reads.is_empty() { "-".to_string() } else { check.reads.join(", ") }
+                if check.reads.is_empty() {
+                    "-".to_string()
+                } else {
+                    check.reads.join(", ")
+                }
             )?;
         }
         for r in &route.object_refs {
@@ -247,7 +290,10 @@ fn write_table(w: &mut dyn Write, model: &ModelOut) -> Result<()> {
                 "",
                 "",
                 r.source.as_str(),
-                r.field.as_ref().map(|f| format!("[{f}]")).unwrap_or_default(),
+                r.field
+                    .as_ref()
+                    .map(|f| format!("[{f}]"))
+                    .unwrap_or_default(),
                 r.access,
                 r.at.path,
                 r.at.line
@@ -258,11 +304,26 @@ fn write_table(w: &mut dyn Write, model: &ModelOut) -> Result<()> {
         writeln!(w)?;
         writeln!(w, "SHARED STATE")?;
         for state in &model.shared_state {
-            writeln!(w, "{} ({}:{})", state.name, state.defined.path, state.defined.line)?;
+            writeln!(
+                w,
+                "{} ({}:{})",
+                state.name, state.defined.path, state.defined.line
+            )?;
             for m in &state.mutations {
-                let by = m.function.clone().unwrap_or_else(|| "<import time>".to_string());
-                let routes = if m.routes.is_empty() { String::new() } else { format!(" via {}", m.routes.join("; ")) };
-                writeln!(w, "  mutated at {}:{} in {by}{routes}", m.at.path, m.at.line)?;
+                let by = m
+                    .function
+                    .clone()
+                    .unwrap_or_else(|| "<import time>".to_string());
+                let routes = if m.routes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" via {}", m.routes.join("; "))
+                };
+                writeln!(
+                    w,
+                    "  mutated at {}:{} in {by}{routes}",
+                    m.at.path, m.at.line
+                )?;
             }
         }
     }

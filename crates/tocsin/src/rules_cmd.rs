@@ -35,7 +35,14 @@ pub fn list(args: &RulesArgs) -> Result<ExitStatus> {
         }
         TableFormat::Table => {
             for m in rules {
-                writeln!(out, "{:8} {:9} {:40} {}", m.code, m.severity.as_str(), m.name, m.summary)?;
+                writeln!(
+                    out,
+                    "{:8} {:9} {:40} {}",
+                    m.code,
+                    m.severity.as_str(),
+                    m.name,
+                    m.summary
+                )?;
             }
         }
     }

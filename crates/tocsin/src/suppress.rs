@@ -15,7 +15,9 @@ struct Suppression {
 }
 
 fn parse_line(line: &str) -> Option<(usize, Vec<String>)> {
-    let at = line.find("# tocsin: ignore[").or_else(|| line.find("#tocsin: ignore["))?;
+    let at = line
+        .find("# tocsin: ignore[")
+        .or_else(|| line.find("#tocsin: ignore["))?;
     let rest = &line[at..];
     let open = rest.find('[')?;
     let close = rest.find(']')?;
@@ -28,7 +30,11 @@ fn parse_line(line: &str) -> Option<(usize, Vec<String>)> {
 }
 
 /// Removes suppressed findings and returns SUP001 findings for unused codes.
-pub fn apply(findings: Vec<Finding>, sources: &[SourceFile], report_unused: bool) -> (Vec<Finding>, Vec<Finding>) {
+pub fn apply(
+    findings: Vec<Finding>,
+    sources: &[SourceFile],
+    report_unused: bool,
+) -> (Vec<Finding>, Vec<Finding>) {
     let mut by_path: FxHashMap<PathBuf, Vec<Suppression>> = FxHashMap::default();
     for source in sources {
         // Cheap pre-filter: most files have no suppression at all.
@@ -53,15 +59,15 @@ pub fn apply(findings: Vec<Finding>, sources: &[SourceFile], report_unused: bool
     for finding in findings {
         let suppressed = match &finding.location {
             Location::Source(span) => by_path.get_mut(&span.path).is_some_and(|list| {
-                list.iter_mut().filter(|s| s.line == span.start.line).any(|s| {
-                    match s.codes.iter().position(|c| c == &finding.code) {
+                list.iter_mut()
+                    .filter(|s| s.line == span.start.line)
+                    .any(|s| match s.codes.iter().position(|c| c == &finding.code) {
                         Some(i) => {
                             s.used[i] = true;
                             true
                         }
                         None => false,
-                    }
-                })
+                    })
             }),
             Location::Http(_) => false,
         };

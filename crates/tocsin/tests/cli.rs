@@ -17,13 +17,49 @@ const VULNERABLE: &str = "import os\nfrom flask import request\n\ndef check():\n
 fn exit_codes_mean_clean_findings_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("clean.py"), "x = 1\n").expect("write");
-    assert_eq!(tocsin_in(dir.path(), &["check", "--isolated", "clean.py"]).status.code(), Some(0));
+    assert_eq!(
+        tocsin_in(dir.path(), &["check", "--isolated", "clean.py"])
+            .status
+            .code(),
+        Some(0)
+    );
     fs::write(dir.path().join("bad.py"), VULNERABLE).expect("write");
-    assert_eq!(tocsin_in(dir.path(), &["check", "--isolated", "bad.py"]).status.code(), Some(1));
-    assert_eq!(tocsin_in(dir.path(), &["check", "--isolated", "--exit-zero", "bad.py"]).status.code(), Some(0));
-    assert_eq!(tocsin_in(dir.path(), &["check", "--isolated", "does-not-exist"]).status.code(), Some(2));
-    assert_eq!(tocsin_in(dir.path(), &["check", "--isolated", "--select", "NOPE1", "."]).status.code(), Some(2));
-    assert_eq!(tocsin_in(dir.path(), &["check", "--bogus-flag"]).status.code(), Some(2));
+    assert_eq!(
+        tocsin_in(dir.path(), &["check", "--isolated", "bad.py"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        tocsin_in(
+            dir.path(),
+            &["check", "--isolated", "--exit-zero", "bad.py"]
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        tocsin_in(dir.path(), &["check", "--isolated", "does-not-exist"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        tocsin_in(
+            dir.path(),
+            &["check", "--isolated", "--select", "NOPE1", "."]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        tocsin_in(dir.path(), &["check", "--bogus-flag"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -41,20 +77,39 @@ fn bad_input_is_reported_per_file_and_the_run_goes_on() {
     fs::write(p.join("deep_unary.py"), deep_unary).expect("write");
     // ~20 MB of ordinary code.
     let line = "value_0123456789 = compute(alpha, beta, gamma, delta)  # padding padding\n";
-    fs::write(p.join("huge.py"), line.repeat(20 * 1024 * 1024 / line.len())).expect("write");
+    fs::write(
+        p.join("huge.py"),
+        line.repeat(20 * 1024 * 1024 / line.len()),
+    )
+    .expect("write");
     fs::write(p.join("bad.py"), VULNERABLE).expect("write");
     let output = tocsin_in(p, &["check", "--isolated", "--format", "json", "."]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = json(&output);
     let errors = report["errors"].as_array().expect("errors");
     let codes: Vec<(&str, &str)> = errors
         .iter()
-        .map(|e| (e["code"].as_str().expect("code"), e["location"]["path"].as_str().expect("path")))
+        .map(|e| {
+            (
+                e["code"].as_str().expect("code"),
+                e["location"]["path"].as_str().expect("path"),
+            )
+        })
         .collect();
     assert!(codes.contains(&("E001", "./broken.py")), "{codes:?}");
     assert!(codes.contains(&("E003", "./latin1.py")), "{codes:?}");
     assert!(codes.contains(&("E003", "./binary.py")), "{codes:?}");
-    assert!(!codes.iter().any(|(_, path)| path.contains("empty") || path.contains("huge")), "{codes:?}");
+    assert!(
+        !codes
+            .iter()
+            .any(|(_, path)| path.contains("empty") || path.contains("huge")),
+        "{codes:?}"
+    );
     assert_eq!(report["findings"].as_array().expect("findings").len(), 1);
 }
 
@@ -77,8 +132,24 @@ fn gitignore_and_exclude_are_respected() {
     fs::write(p.join("vendor/bad.py"), VULNERABLE).expect("write");
     fs::write(p.join("build/bad.py"), VULNERABLE).expect("write");
     fs::write(p.join("app.py"), VULNERABLE).expect("write");
-    let report = json(&tocsin_in(p, &["check", "--isolated", "--format", "json", "--exclude", "vendor", "."]));
-    let paths: Vec<&str> = report["findings"].as_array().expect("findings").iter().map(|f| f["location"]["path"].as_str().expect("path")).collect();
+    let report = json(&tocsin_in(
+        p,
+        &[
+            "check",
+            "--isolated",
+            "--format",
+            "json",
+            "--exclude",
+            "vendor",
+            ".",
+        ],
+    ));
+    let paths: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["location"]["path"].as_str().expect("path"))
+        .collect();
     assert_eq!(paths, vec!["./app.py"]);
 }
 
@@ -86,11 +157,21 @@ fn gitignore_and_exclude_are_respected() {
 fn inline_suppression_and_unused_suppression() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path();
-    let source = VULNERABLE.replace("os.environ['API_KEY']\n", "os.environ['API_KEY']  # tocsin: ignore[KEY001]\n")
-        + "z = 1  # tocsin: ignore[KEY002]\n";
+    let source = VULNERABLE.replace(
+        "os.environ['API_KEY']\n",
+        "os.environ['API_KEY']  # tocsin: ignore[KEY001]\n",
+    ) + "z = 1  # tocsin: ignore[KEY002]\n";
     fs::write(p.join("app.py"), source).expect("write");
-    let report = json(&tocsin_in(p, &["check", "--isolated", "--format", "json", "app.py"]));
-    let codes: Vec<&str> = report["findings"].as_array().expect("findings").iter().map(|f| f["code"].as_str().expect("code")).collect();
+    let report = json(&tocsin_in(
+        p,
+        &["check", "--isolated", "--format", "json", "app.py"],
+    ));
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["code"].as_str().expect("code"))
+        .collect();
     assert_eq!(codes, vec!["SUP001"]);
 }
 
@@ -116,13 +197,30 @@ fn output_file_is_written_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path();
     fs::write(p.join("app.py"), VULNERABLE).expect("write");
-    let output = tocsin_in(p, &["check", "--isolated", "--format", "sarif", "--output", "out.sarif", "app.py"]);
+    let output = tocsin_in(
+        p,
+        &[
+            "check",
+            "--isolated",
+            "--format",
+            "sarif",
+            "--output",
+            "out.sarif",
+            "app.py",
+        ],
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
-    let sarif: serde_json::Value = serde_json::from_str(&fs::read_to_string(p.join("out.sarif")).expect("report")).expect("sarif");
+    let sarif: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(p.join("out.sarif")).expect("report"))
+            .expect("sarif");
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "KEY001");
-    let leftovers: Vec<_> = fs::read_dir(p).expect("dir").filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = fs::read_dir(p)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty());
 }
 
@@ -134,7 +232,12 @@ fn rules_and_rule_docs() {
         let doc = tocsin(&["rule", code]);
         assert_eq!(doc.status.code(), Some(0));
         let text = stdout(&doc);
-        for section in ["## What it does", "## Why is this bad?", "## Example", "## Use instead"] {
+        for section in [
+            "## What it does",
+            "## Why is this bad?",
+            "## Example",
+            "## Use instead",
+        ] {
             assert!(text.contains(section), "{code} docs lack {section}");
         }
     }
@@ -145,8 +248,17 @@ fn rules_and_rule_docs() {
 fn github_and_concise_formats() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("app.py"), VULNERABLE).expect("write");
-    let github = stdout(&tocsin_in(dir.path(), &["check", "--isolated", "--format", "github", "app.py"]));
-    assert!(github.starts_with("::warning file=app.py,line=6"), "{github}");
-    let concise = stdout(&tocsin_in(dir.path(), &["check", "--isolated", "--format", "concise", "app.py"]));
+    let github = stdout(&tocsin_in(
+        dir.path(),
+        &["check", "--isolated", "--format", "github", "app.py"],
+    ));
+    assert!(
+        github.starts_with("::warning file=app.py,line=6"),
+        "{github}"
+    );
+    let concise = stdout(&tocsin_in(
+        dir.path(),
+        &["check", "--isolated", "--format", "concise", "app.py"],
+    ));
     assert!(concise.starts_with("app.py:6:12: KEY001"), "{concise}");
 }

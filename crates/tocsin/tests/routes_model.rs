@@ -15,28 +15,49 @@ type Table = BTreeMap<(String, String), BTreeSet<String>>;
 #[test]
 fn routes_match_the_hand_written_oracle() {
     let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("tests/fixtures/routes/expected.json")).expect("oracle"),
+        &std::fs::read_to_string(repo_root().join("tests/fixtures/routes/expected.json"))
+            .expect("oracle"),
     )
     .expect("oracle json");
     let mut want: Table = BTreeMap::new();
     for route in expected.as_array().expect("list") {
         for method in route["methods"].as_array().expect("methods") {
-            let guards = route["guards"].as_array().expect("guards").iter().map(|g| g.as_str().expect("guard").to_string());
-            want.entry((route["rule"].as_str().expect("rule").to_string(), method.as_str().expect("method").to_string()))
-                .or_default()
-                .extend(guards);
+            let guards = route["guards"]
+                .as_array()
+                .expect("guards")
+                .iter()
+                .map(|g| g.as_str().expect("guard").to_string());
+            want.entry((
+                route["rule"].as_str().expect("rule").to_string(),
+                method.as_str().expect("method").to_string(),
+            ))
+            .or_default()
+            .extend(guards);
         }
     }
-    let output = tocsin(&["routes", "--isolated", "--format", "json", "tests/fixtures/routes"]);
+    let output = tocsin(&[
+        "routes",
+        "--isolated",
+        "--format",
+        "json",
+        "tests/fixtures/routes",
+    ]);
     assert_eq!(output.status.code(), Some(0));
     let model: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("model json");
     let mut got: Table = BTreeMap::new();
     for route in model["routes"].as_array().expect("routes") {
         for method in route["methods"].as_array().expect("methods") {
-            let guards = route["guards"].as_array().expect("guards").iter().map(|g| g["name"].as_str().expect("name").to_string());
-            got.entry((route["rule"].as_str().expect("rule").to_string(), method.as_str().expect("method").to_string()))
-                .or_default()
-                .extend(guards);
+            let guards = route["guards"]
+                .as_array()
+                .expect("guards")
+                .iter()
+                .map(|g| g["name"].as_str().expect("name").to_string());
+            got.entry((
+                route["rule"].as_str().expect("rule").to_string(),
+                method.as_str().expect("method").to_string(),
+            ))
+            .or_default()
+            .extend(guards);
         }
     }
     // The oracle lists guards per URL rule; per method ours may be a subset of the
@@ -58,7 +79,13 @@ fn routes_match_the_hand_written_oracle() {
 
 #[test]
 fn routes_report_principals_object_references_and_shared_state() {
-    let output = tocsin(&["routes", "--isolated", "--format", "json", "examples/seed_toctou"]);
+    let output = tocsin(&[
+        "routes",
+        "--isolated",
+        "--format",
+        "json",
+        "examples/seed_toctou",
+    ]);
     let model: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("model json");
     let routes = model["routes"].as_array().expect("routes");
     let profile = routes
@@ -66,11 +93,38 @@ fn routes_report_principals_object_references_and_shared_state() {
         .find(|r| r["rule"] == "/users/<int:user_id>/profile")
         .expect("the profile route");
     assert_eq!(profile["params"][0]["converter"], "int");
-    assert!(profile["principals"].as_array().expect("principals").iter().any(|p| p == "header X-API-Key"), "{profile}");
-    assert!(!profile["inline_checks"].as_array().expect("checks").is_empty(), "{profile}");
+    assert!(
+        profile["principals"]
+            .as_array()
+            .expect("principals")
+            .iter()
+            .any(|p| p == "header X-API-Key"),
+        "{profile}"
+    );
+    assert!(
+        !profile["inline_checks"]
+            .as_array()
+            .expect("checks")
+            .is_empty(),
+        "{profile}"
+    );
     let state = model["shared_state"].as_array().expect("state");
-    let permissions = state.iter().find(|s| s["name"].as_str().is_some_and(|n| n.ends_with("key_permissions"))).expect("key_permissions");
-    let mutated_by_routes: Vec<&serde_json::Value> =
-        permissions["mutations"].as_array().expect("mutations").iter().filter(|m| !m["routes"].as_array().expect("routes").is_empty()).collect();
-    assert!(!mutated_by_routes.is_empty(), "the admin routes mutate key_permissions at runtime: {permissions}");
+    let permissions = state
+        .iter()
+        .find(|s| {
+            s["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("key_permissions"))
+        })
+        .expect("key_permissions");
+    let mutated_by_routes: Vec<&serde_json::Value> = permissions["mutations"]
+        .as_array()
+        .expect("mutations")
+        .iter()
+        .filter(|m| !m["routes"].as_array().expect("routes").is_empty())
+        .collect();
+    assert!(
+        !mutated_by_routes.is_empty(),
+        "the admin routes mutate key_permissions at runtime: {permissions}"
+    );
 }

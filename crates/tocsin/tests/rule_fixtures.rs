@@ -32,11 +32,18 @@ fn expected(root: &Path, fixture: &Path) -> BTreeSet<(String, u32, String)> {
     let mut out = BTreeSet::new();
     for file in python_files(fixture) {
         let text = fs::read_to_string(&file).expect("fixture text");
-        let rel = file.strip_prefix(root).expect("relative").to_string_lossy().into_owned();
+        let rel = file
+            .strip_prefix(root)
+            .expect("relative")
+            .to_string_lossy()
+            .into_owned();
         for (i, line) in text.lines().enumerate() {
             let mut rest = line;
             while let Some(at) = rest.find("# expect: ") {
-                let code: String = rest[at + 10..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+                let code: String = rest[at + 10..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect();
                 out.insert((rel.clone(), (i + 1) as u32, code));
                 rest = &rest[at + 10..];
             }
@@ -54,7 +61,11 @@ fn fixtures() -> Vec<(String, PathBuf)> {
         if !code.is_dir() {
             continue;
         }
-        let name = code.file_name().expect("name").to_string_lossy().into_owned();
+        let name = code
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         for item in fs::read_dir(&code).expect("rule dir") {
             out.push((name.clone(), item.expect("entry").path()));
         }
@@ -69,7 +80,11 @@ fn findings_match_expect_comments_and_fixed_twins_are_silent() {
     let mut failures = Vec::new();
     let mut styles: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for (code, fixture) in fixtures() {
-        let rel = fixture.strip_prefix(&root).expect("relative").to_string_lossy().into_owned();
+        let rel = fixture
+            .strip_prefix(&root)
+            .expect("relative")
+            .to_string_lossy()
+            .into_owned();
         let output = tocsin(&["check", "--config", CONFIG, "--format", "json", &rel]);
         let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json report");
         let got: BTreeSet<(String, u32, String)> = json["findings"]
@@ -85,23 +100,44 @@ fn findings_match_expect_comments_and_fixed_twins_are_silent() {
             })
             .collect();
         let want = expected(&root, &fixture);
-        let name = fixture.file_name().expect("name").to_string_lossy().into_owned();
+        let name = fixture
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let entry = styles.entry(code.clone()).or_default();
         if name.contains("_bad") {
-            assert!(!want.is_empty(), "{rel}: a bad fixture without expect comments tests nothing");
+            assert!(
+                !want.is_empty(),
+                "{rel}: a bad fixture without expect comments tests nothing"
+            );
             entry.0 += 1;
         } else {
-            assert!(want.is_empty(), "{rel}: a good fixture must not expect findings");
+            assert!(
+                want.is_empty(),
+                "{rel}: a good fixture must not expect findings"
+            );
             entry.1 += 1;
         }
         let expected_exit = if want.is_empty() { Some(0) } else { Some(1) };
         if got != want || output.status.code() != expected_exit {
-            failures.push(format!("{rel}\n  missed: {:?}\n  false: {:?}", want.difference(&got).collect::<Vec<_>>(), got.difference(&want).collect::<Vec<_>>()));
+            failures.push(format!(
+                "{rel}\n  missed: {:?}\n  false: {:?}",
+                want.difference(&got).collect::<Vec<_>>(),
+                got.difference(&want).collect::<Vec<_>>()
+            ));
         }
     }
-    assert!(failures.is_empty(), "fixture mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fixture mismatches:\n{}",
+        failures.join("\n")
+    );
     for (code, (bad, good)) in styles {
-        assert!(bad >= 3 && good >= 3, "{code}: needs vulnerable fixtures and fixed twins in at least three styles");
+        assert!(
+            bad >= 3 && good >= 3,
+            "{code}: needs vulnerable fixtures and fixed twins in at least three styles"
+        );
     }
 }
 
@@ -112,9 +148,11 @@ fn snapshots_of_text_and_sarif() {
         let text = tocsin(&["check", "--config", CONFIG, "--format", "text", &dir]);
         insta::assert_snapshot!(format!("{code}_text"), stdout(&text));
         let sarif = tocsin(&["check", "--config", CONFIG, "--format", "sarif", &dir]);
-        let mut value: serde_json::Value = serde_json::from_str(&stdout(&sarif)).expect("sarif json");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&stdout(&sarif)).expect("sarif json");
         // The version changes with every release; the rest must not drift.
-        value["runs"][0]["tool"]["driver"]["semanticVersion"] = serde_json::Value::from("<version>");
+        value["runs"][0]["tool"]["driver"]["semanticVersion"] =
+            serde_json::Value::from("<version>");
         value["runs"][0]["tool"]["driver"]["version"] = serde_json::Value::from("<version>");
         insta::assert_json_snapshot!(format!("{code}_sarif"), value);
     }

@@ -333,7 +333,10 @@ impl<'a, 'i> Analyzer<'a, 'i> {
             facts: Facts::default(),
             depth: 0,
         };
-        let params = function.parameters.iter_non_variadic_params().map(|p| &p.parameter);
+        let params = function
+            .parameters
+            .iter_non_variadic_params()
+            .map(|p| &p.parameter);
         let mut position = 0usize;
         for parameter in params {
             let name = parameter.name.as_str();
@@ -421,7 +424,16 @@ pub fn is_credential_name(name: &str) -> bool {
     tokens.iter().any(|t| {
         matches!(
             *t,
-            "key" | "apikey" | "token" | "secret" | "auth" | "signature" | "jwt" | "bearer" | "session" | "password"
+            "key"
+                | "apikey"
+                | "token"
+                | "secret"
+                | "auth"
+                | "signature"
+                | "jwt"
+                | "bearer"
+                | "session"
+                | "password"
         )
     }) && !tokens
         .last()
@@ -432,8 +444,19 @@ pub fn is_credential_name(name: &str) -> bool {
 fn is_principal_g_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
-        "user", "identity", "principal", "key", "token", "account", "client", "tenant", "scope", "claims", "auth",
-        "caller", "owner",
+        "user",
+        "identity",
+        "principal",
+        "key",
+        "token",
+        "account",
+        "client",
+        "tenant",
+        "scope",
+        "claims",
+        "auth",
+        "caller",
+        "owner",
     ]
     .iter()
     .any(|t| lower.contains(t))
@@ -466,9 +489,12 @@ fn is_mutating_method(name: &str) -> bool {
 /// Is this module-level value a mutable container?
 pub fn is_container_value(index: &Index<'_>, module: ModuleId, value: &Expr) -> bool {
     match value {
-        Expr::Dict(_) | Expr::List(_) | Expr::Set(_) | Expr::DictComp(_) | Expr::ListComp(_) | Expr::SetComp(_) => {
-            true
-        }
+        Expr::Dict(_)
+        | Expr::List(_)
+        | Expr::Set(_)
+        | Expr::DictComp(_)
+        | Expr::ListComp(_)
+        | Expr::SetComp(_) => true,
         Expr::Call(call) => index.qualified(module, &call.func).is_some_and(|q| {
             matches!(
                 q.as_str(),
@@ -575,7 +601,8 @@ impl<'a> Walker<'_, 'a, '_> {
                 }
             }
             Stmt::Global(global) => {
-                self.globals.extend(global.names.iter().map(|n| n.as_str().to_string()));
+                self.globals
+                    .extend(global.names.iter().map(|n| n.as_str().to_string()));
             }
             Stmt::Expr(expr) => {
                 self.expr(&expr.value);
@@ -769,7 +796,9 @@ impl<'a> Walker<'_, 'a, '_> {
             }
             Expr::Attribute(attr) => {
                 if let Expr::Name(base) = &*attr.value {
-                    if base.id.as_str() == "g" && self.qualified(&attr.value).as_deref() == Some("flask.g") {
+                    if base.id.as_str() == "g"
+                        && self.qualified(&attr.value).as_deref() == Some("flask.g")
+                    {
                         self.facts.sets_g.push(attr.attr.as_str().to_string());
                     }
                 }
@@ -796,7 +825,10 @@ impl<'a> Walker<'_, 'a, '_> {
                     }
                 }
                 Stmt::Return(ret) => {
-                    return ret.value.as_deref().and_then(|v| refusal_of_return(self, v));
+                    return ret
+                        .value
+                        .as_deref()
+                        .and_then(|v| refusal_of_return(self, v));
                 }
                 Stmt::Raise(_) => {
                     return self.is_http_error_raise(stmt).then_some(Refusal::Raise);
@@ -811,17 +843,28 @@ impl<'a> Walker<'_, 'a, '_> {
         let Expr::Call(call) = expr else { return None };
         let qualified = self.qualified(&call.func);
         let callee_name = last_name(&call.func);
-        let status = call.arguments.args.first().and_then(int_literal).or_else(|| {
-            call.arguments
-                .keywords
-                .iter()
-                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "code"))
-                .and_then(|k| int_literal(&k.value))
-        });
+        let status = call
+            .arguments
+            .args
+            .first()
+            .and_then(int_literal)
+            .or_else(|| {
+                call.arguments
+                    .keywords
+                    .iter()
+                    .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "code"))
+                    .and_then(|k| int_literal(&k.value))
+            });
         let is_abort = matches!(
             qualified.as_deref(),
-            Some("flask.abort" | "werkzeug.exceptions.abort" | "flask_restful.abort" | "flask_smorest.abort")
-        ) || (callee_name == Some("abort") && matches!(&*call.func, Expr::Attribute(_)));
+            Some(
+                "flask.abort"
+                    | "werkzeug.exceptions.abort"
+                    | "flask_restful.abort"
+                    | "flask_smorest.abort"
+            )
+        ) || (callee_name == Some("abort")
+            && matches!(&*call.func, Expr::Attribute(_)));
         if is_abort {
             return match status {
                 Some(s) if !is_refusal_status(s) => None,
@@ -832,7 +875,9 @@ impl<'a> Walker<'_, 'a, '_> {
     }
 
     fn is_http_error_raise(&self, stmt: &Stmt) -> bool {
-        let Stmt::Raise(raise) = stmt else { return false };
+        let Stmt::Raise(raise) = stmt else {
+            return false;
+        };
         let Some(exc) = &raise.exc else { return false };
         let callee = match &**exc {
             Expr::Call(call) => &*call.func,
@@ -843,9 +888,18 @@ impl<'a> Walker<'_, 'a, '_> {
             None => last_name(callee).unwrap_or("").to_string(),
         };
         let lower = name.to_ascii_lowercase();
-        ["forbidden", "unauthorized", "unauthorised", "permission", "notfound", "auth", "denied", "accessdenied"]
-            .iter()
-            .any(|w| lower.contains(w))
+        [
+            "forbidden",
+            "unauthorized",
+            "unauthorised",
+            "permission",
+            "notfound",
+            "auth",
+            "denied",
+            "accessdenied",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
             || (lower == "httpexception" || lower == "http_exception")
     }
 
@@ -874,9 +928,11 @@ impl<'a> Walker<'_, 'a, '_> {
                     return Origins::one(Origin::Shared(state));
                 }
                 match self.qualified(expr).as_deref() {
-                    Some("flask_login.current_user" | "flask_login.utils.current_user" | "flask_jwt.current_identity") => {
-                        self.principal(Principal::CurrentUser, expr)
-                    }
+                    Some(
+                        "flask_login.current_user"
+                        | "flask_login.utils.current_user"
+                        | "flask_jwt.current_identity",
+                    ) => self.principal(Principal::CurrentUser, expr),
                     Some("flask.session") => self.principal(Principal::Session(None), expr),
                     _ => Origins::default(),
                 }
@@ -921,13 +977,15 @@ impl<'a> Walker<'_, 'a, '_> {
                     let field = string_literal(&sub.slice).map(str::to_string);
                     return self.principal(Principal::Session(field), expr);
                 }
-                out.extend(&key.iter().filter(|o| matches!(o, Origin::Param(_))).cloned().fold(
-                    Origins::default(),
-                    |mut acc, o| {
-                        acc.insert(o);
-                        acc
-                    },
-                ));
+                out.extend(
+                    &key.iter()
+                        .filter(|o| matches!(o, Origin::Param(_)))
+                        .cloned()
+                        .fold(Origins::default(), |mut acc, o| {
+                            acc.insert(o);
+                            acc
+                        }),
+                );
                 out
             }
             Expr::Call(call) => self.call(expr, call),
@@ -943,7 +1001,10 @@ impl<'a> Walker<'_, 'a, '_> {
                 for comparator in compare.comparators.iter() {
                     out.extend(&self.expr(comparator));
                 }
-                let _ = compare.ops.iter().any(|op| matches!(op, CmpOp::In | CmpOp::NotIn));
+                let _ = compare
+                    .ops
+                    .iter()
+                    .any(|op| matches!(op, CmpOp::In | CmpOp::NotIn));
                 out
             }
             Expr::If(if_expr) => {
@@ -1001,7 +1062,11 @@ impl<'a> Walker<'_, 'a, '_> {
         out
     }
 
-    fn comprehension(&mut self, generators: &'a [ast::Comprehension], elts: &[&'a Expr]) -> Origins {
+    fn comprehension(
+        &mut self,
+        generators: &'a [ast::Comprehension],
+        elts: &[&'a Expr],
+    ) -> Origins {
         let saved = self.env.clone();
         for generator in generators {
             let origins = self.expr(&generator.iter);
@@ -1024,7 +1089,12 @@ impl<'a> Walker<'_, 'a, '_> {
         Origins::one(Origin::Principal(principal))
     }
 
-    fn request_read(&mut self, source: RequestSource, field: Option<String>, node: &Expr) -> Origins {
+    fn request_read(
+        &mut self,
+        source: RequestSource,
+        field: Option<String>,
+        node: &Expr,
+    ) -> Origins {
         let loc = self.loc(node);
         if let Some(principal) = credential_principal(source, field.as_deref()) {
             self.facts.request_reads.push((source, field, loc));
@@ -1045,7 +1115,12 @@ impl<'a> Walker<'_, 'a, '_> {
     }
 
     /// `request.args["id"]`, `request.get_json()["id"]`, `session["uid"]`...
-    fn request_field(&mut self, container: &'a Expr, key: Option<&'a Expr>, whole: &'a Expr) -> Option<Origins> {
+    fn request_field(
+        &mut self,
+        container: &'a Expr,
+        key: Option<&'a Expr>,
+        whole: &'a Expr,
+    ) -> Option<Origins> {
         let qualified = self.qualified(container)?;
         let source = request_source_of(&qualified)?;
         if qualified == "flask.request.authorization" {
@@ -1083,15 +1158,24 @@ impl<'a> Walker<'_, 'a, '_> {
                 "flask.request.get_json()" | "flask.request.get_json" => {
                     return self.request_read(RequestSource::Json, None, expr);
                 }
-                "flask.request.get_data" => return self.request_read(RequestSource::Data, None, expr),
-                "flask_jwt_extended.get_jwt_identity" => return self.principal(Principal::JwtIdentity, expr),
+                "flask.request.get_data" => {
+                    return self.request_read(RequestSource::Data, None, expr)
+                }
+                "flask_jwt_extended.get_jwt_identity" => {
+                    return self.principal(Principal::JwtIdentity, expr)
+                }
                 "flask_jwt_extended.get_jwt" | "flask_jwt_extended.get_current_user" => {
                     return self.principal(Principal::JwtClaims, expr)
                 }
-                "flask_login.current_user._get_current_object" => return self.principal(Principal::CurrentUser, expr),
+                "flask_login.current_user._get_current_object" => {
+                    return self.principal(Principal::CurrentUser, expr)
+                }
                 _ => {}
             }
-            if matches!(q, "jwt.decode" | "jose.jwt.decode" | "jwt.api_jwt.decode" | "authlib.jose.jwt.decode") {
+            if matches!(
+                q,
+                "jwt.decode" | "jose.jwt.decode" | "jwt.api_jwt.decode" | "authlib.jose.jwt.decode"
+            ) {
                 self.args(call);
                 return self.principal(Principal::JwtClaims, expr);
             }
@@ -1102,7 +1186,12 @@ impl<'a> Walker<'_, 'a, '_> {
         if method == Some("current_user") {
             // flask-httpauth: `auth.current_user()` on a project-level HTTPTokenAuth.
             if let Expr::Attribute(attr) = &*call.func {
-                if self.analyzer.index.qualified(self.module, &attr.value).is_none() {
+                if self
+                    .analyzer
+                    .index
+                    .qualified(self.module, &attr.value)
+                    .is_none()
+                {
                     let base = root_name(&attr.value).unwrap_or("");
                     if base.contains("auth") {
                         return self.principal(Principal::CurrentUser, expr);
@@ -1194,7 +1283,9 @@ impl<'a> Walker<'_, 'a, '_> {
             }
         }
         match self.analyzer.index.resolve_expr(self.module, func)? {
-            Resolved::Project(Binding::Function(module, function)) => Some((module, function, None)),
+            Resolved::Project(Binding::Function(module, function)) => {
+                Some((module, function, None))
+            }
             _ => None,
         }
     }
@@ -1210,8 +1301,15 @@ impl<'a> Walker<'_, 'a, '_> {
         // Files.
         if let Some(q) = qualified {
             let file_call = match q {
-                "builtins.open" | "io.open" | "flask.send_file" | "flask.send_from_directory" | "os.remove"
-                | "os.unlink" | "os.rename" | "shutil.rmtree" | "pathlib.Path" => Some(q),
+                "builtins.open"
+                | "io.open"
+                | "flask.send_file"
+                | "flask.send_from_directory"
+                | "os.remove"
+                | "os.unlink"
+                | "os.rename"
+                | "shutil.rmtree"
+                | "pathlib.Path" => Some(q),
                 _ => None,
             };
             if let Some(file_call) = file_call {
@@ -1224,7 +1322,11 @@ impl<'a> Walker<'_, 'a, '_> {
                 self.facts.accesses.push(Access {
                     loc,
                     kind: AccessKind::File {
-                        call: file_call.rsplit('.').next().unwrap_or(file_call).to_string(),
+                        call: file_call
+                            .rsplit('.')
+                            .next()
+                            .unwrap_or(file_call)
+                            .to_string(),
                     },
                     args: selected.clone(),
                     principal_scoped: false,
@@ -1233,15 +1335,36 @@ impl<'a> Walker<'_, 'a, '_> {
             }
         }
         let method = method?;
-        let Expr::Attribute(attr) = &*call.func else { return None };
+        let Expr::Attribute(attr) = &*call.func else {
+            return None;
+        };
 
         // Model.query.<method>(...) anywhere in a chain: Model.query.filter_by(...).first()
         if let Some(model) = query_model(&attr.value) {
             if !matches!(
                 method,
-                "get" | "get_or_404" | "filter_by" | "filter" | "first" | "first_or_404" | "one" | "one_or_none"
-                    | "all" | "delete" | "update" | "scalar" | "where" | "join" | "order_by" | "limit" | "offset"
-                    | "paginate" | "options" | "with_for_update" | "count" | "exists"
+                "get"
+                    | "get_or_404"
+                    | "filter_by"
+                    | "filter"
+                    | "first"
+                    | "first_or_404"
+                    | "one"
+                    | "one_or_none"
+                    | "all"
+                    | "delete"
+                    | "update"
+                    | "scalar"
+                    | "where"
+                    | "join"
+                    | "order_by"
+                    | "limit"
+                    | "offset"
+                    | "paginate"
+                    | "options"
+                    | "with_for_update"
+                    | "count"
+                    | "exists"
             ) {
                 return None;
             }
@@ -1250,7 +1373,10 @@ impl<'a> Walker<'_, 'a, '_> {
             let mut out = receiver;
             out.extend(&args);
             out.insert(Origin::Db(model.clone()));
-            if matches!(method, "get" | "get_or_404" | "filter_by" | "filter" | "where") {
+            if matches!(
+                method,
+                "get" | "get_or_404" | "filter_by" | "filter" | "where"
+            ) {
                 self.facts.accesses.push(Access {
                     loc,
                     kind: AccessKind::Orm {
@@ -1268,8 +1394,18 @@ impl<'a> Walker<'_, 'a, '_> {
         let is_session = receiver_text
             .as_deref()
             .is_some_and(|t| t.ends_with("session") || t == "db" || t.ends_with(".db"));
-        if is_session && matches!(method, "get" | "get_or_404" | "query" | "execute" | "scalars" | "scalar" | "delete") {
-            let model = call.arguments.args.first().and_then(dotted).unwrap_or_default();
+        if is_session
+            && matches!(
+                method,
+                "get" | "get_or_404" | "query" | "execute" | "scalars" | "scalar" | "delete"
+            )
+        {
+            let model = call
+                .arguments
+                .args
+                .first()
+                .and_then(dotted)
+                .unwrap_or_default();
             let (args, scoped) = self.query_args(call);
             let kind = if method == "execute" || method == "scalars" || method == "scalar" {
                 AccessKind::Sql
@@ -1360,22 +1496,35 @@ fn refusal_of_return(walker: &Walker<'_, '_, '_>, value: &Expr) -> Option<Refusa
     match value {
         Expr::Tuple(tuple) => {
             let status = tuple.elts.get(1).and_then(int_literal);
-            status.filter(|s| is_refusal_status(*s)).map(|s| Refusal::Return(Some(s)))
+            status
+                .filter(|s| is_refusal_status(*s))
+                .map(|s| Refusal::Return(Some(s)))
         }
         Expr::Call(call) => {
             let name = walker.qualified(&call.func).unwrap_or_default();
             if name == "flask.redirect" {
-                let target = call.arguments.args.first().map(|a| walker_text(walker, a)).unwrap_or_default();
+                let target = call
+                    .arguments
+                    .args
+                    .first()
+                    .map(|a| walker_text(walker, a))
+                    .unwrap_or_default();
                 return target.contains("login").then_some(Refusal::RedirectToLogin);
             }
             let status = call
                 .arguments
                 .keywords
                 .iter()
-                .find(|k| k.arg.as_ref().is_some_and(|a| matches!(a.as_str(), "status" | "status_code" | "code")))
+                .find(|k| {
+                    k.arg
+                        .as_ref()
+                        .is_some_and(|a| matches!(a.as_str(), "status" | "status_code" | "code"))
+                })
                 .and_then(|k| int_literal(&k.value))
                 .or_else(|| call.arguments.args.get(1).and_then(int_literal));
-            status.filter(|s| is_refusal_status(*s)).map(|s| Refusal::Return(Some(s)))
+            status
+                .filter(|s| is_refusal_status(*s))
+                .map(|s| Refusal::Return(Some(s)))
         }
         _ => None,
     }
@@ -1383,18 +1532,30 @@ fn refusal_of_return(walker: &Walker<'_, '_, '_>, value: &Expr) -> Option<Refusa
 
 fn walker_text(walker: &Walker<'_, '_, '_>, expr: &Expr) -> String {
     let loc = walker.loc(expr);
-    walker.analyzer.index.project.file(loc.file).slice(loc.range).to_string()
+    walker
+        .analyzer
+        .index
+        .project
+        .file(loc.file)
+        .slice(loc.range)
+        .to_string()
 }
 
 fn credential_principal(source: RequestSource, field: Option<&str>) -> Option<Principal> {
     let field = field?;
     match source {
-        RequestSource::Headers if field.eq_ignore_ascii_case("authorization") => Some(Principal::Authorization),
-        RequestSource::Headers if is_credential_name(field) => Some(Principal::Header(field.to_string())),
+        RequestSource::Headers if field.eq_ignore_ascii_case("authorization") => {
+            Some(Principal::Authorization)
+        }
+        RequestSource::Headers if is_credential_name(field) => {
+            Some(Principal::Header(field.to_string()))
+        }
         RequestSource::Args | RequestSource::Values if is_credential_name(field) => {
             Some(Principal::Query(field.to_string()))
         }
-        RequestSource::Cookies if is_credential_name(field) => Some(Principal::Cookie(field.to_string())),
+        RequestSource::Cookies if is_credential_name(field) => {
+            Some(Principal::Cookie(field.to_string()))
+        }
         _ => None,
     }
 }
@@ -1430,7 +1591,9 @@ fn query_model(expr: &Expr) -> Option<String> {
 pub fn dotted(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Name(name) => Some(name.id.as_str().to_string()),
-        Expr::Attribute(attr) => dotted(&attr.value).map(|base| format!("{base}.{}", attr.attr.as_str())),
+        Expr::Attribute(attr) => {
+            dotted(&attr.value).map(|base| format!("{base}.{}", attr.attr.as_str()))
+        }
         _ => None,
     }
 }

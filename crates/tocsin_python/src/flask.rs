@@ -148,7 +148,12 @@ fn string_list(expr: &Expr) -> Option<Vec<String>> {
         Expr::Set(s) => &s.elts,
         _ => return None,
     };
-    Some(elts.iter().filter_map(string_literal).map(|s| s.to_ascii_uppercase()).collect())
+    Some(
+        elts.iter()
+            .filter_map(string_literal)
+            .map(|s| s.to_ascii_uppercase())
+            .collect(),
+    )
 }
 
 impl<'a> Discovery<'_, 'a> {
@@ -165,7 +170,8 @@ impl<'a> Discovery<'_, 'a> {
                     let key = (module.id, Some(function.range));
                     for inner in &body {
                         if let Stmt::FunctionDef(f) = inner {
-                            self.local_functions.insert((key, f.name.as_str().to_string()), f);
+                            self.local_functions
+                                .insert((key, f.name.as_str().to_string()), f);
                         }
                     }
                     let imports = self.index.local_imports(module.id, &body);
@@ -184,12 +190,12 @@ impl<'a> Discovery<'_, 'a> {
     fn constructor_kind(&self, module: ModuleId, call: &ast::ExprCall) -> Option<ObjKind> {
         let qualified = self.index.qualified(module, &call.func)?;
         Some(match qualified.as_str() {
-            "flask.Flask" | "flask.app.Flask" | "quart.Quart" | "apiflask.APIFlask" | "connexion.FlaskApp" => {
-                ObjKind::App
-            }
-            "flask.Blueprint" | "flask.blueprints.Blueprint" | "flask_smorest.Blueprint" | "apiflask.APIBlueprint" => {
-                ObjKind::Blueprint
-            }
+            "flask.Flask" | "flask.app.Flask" | "quart.Quart" | "apiflask.APIFlask"
+            | "connexion.FlaskApp" => ObjKind::App,
+            "flask.Blueprint"
+            | "flask.blueprints.Blueprint"
+            | "flask_smorest.Blueprint"
+            | "apiflask.APIBlueprint" => ObjKind::Blueprint,
             "flask_restful.Api" => ObjKind::RestfulApi,
             "flask_restx.Api" | "flask_restplus.Api" => ObjKind::RestxApi,
             "flask_restx.Namespace" | "flask_restplus.Namespace" => ObjKind::Namespace,
@@ -215,18 +221,24 @@ impl<'a> Discovery<'_, 'a> {
         let module = scope.0;
         if pass == 0 {
             let Expr::Call(call) = value else { return };
-            let Some(kind) = self.constructor_kind(module, call) else { return };
+            let Some(kind) = self.constructor_kind(module, call) else {
+                return;
+            };
             let args = &call.arguments.args;
             let (label, own_prefix, parent_expr) = match kind {
                 ObjKind::App => (None, None, None),
                 ObjKind::Blueprint => (
                     args.first().and_then(string_literal).map(str::to_string),
-                    keyword(call, "url_prefix").and_then(string_literal).map(str::to_string),
+                    keyword(call, "url_prefix")
+                        .and_then(string_literal)
+                        .map(str::to_string),
                     None,
                 ),
                 ObjKind::RestfulApi | ObjKind::RestxApi => (
                     None,
-                    keyword(call, "prefix").and_then(string_literal).map(str::to_string),
+                    keyword(call, "prefix")
+                        .and_then(string_literal)
+                        .map(str::to_string),
                     args.first().or_else(|| keyword(call, "app")),
                 ),
                 ObjKind::Namespace => {
@@ -264,14 +276,19 @@ impl<'a> Discovery<'_, 'a> {
 
     /// The Flask object a factory function returns.
     fn factory_result(&self, scope: ScopeKey, func: &Expr) -> Option<ObjId> {
-        let Resolved::Project(Binding::Function(module, function)) = self.resolve_in(scope, func)? else {
+        let Resolved::Project(Binding::Function(module, function)) =
+            self.resolve_in(scope, func)?
+        else {
             return None;
         };
         let inner: ScopeKey = (module, Some(function.range));
         let mut body = Vec::new();
         flatten(&function.body, &mut body, 0);
         body.iter().rev().find_map(|stmt| match stmt {
-            Stmt::Return(ret) => ret.value.as_deref().and_then(|v| self.resolve_object(inner, v)),
+            Stmt::Return(ret) => ret
+                .value
+                .as_deref()
+                .and_then(|v| self.resolve_object(inner, v)),
             _ => None,
         })
     }
@@ -304,14 +321,23 @@ impl<'a> Discovery<'_, 'a> {
 
     fn resolve_through_index(&self, scope: ScopeKey, expr: &Expr) -> Option<ObjId> {
         match self.resolve_in(scope, expr)? {
-            Resolved::Project(Binding::Variable(m, name, _)) => self.names.get(&((m, None), name.to_string())).copied(),
+            Resolved::Project(Binding::Variable(m, name, _)) => {
+                self.names.get(&((m, None), name.to_string())).copied()
+            }
             _ => None,
         }
     }
 
-    fn resolve_function(&self, scope: ScopeKey, expr: &Expr) -> Option<(ModuleId, &'a StmtFunctionDef)> {
+    fn resolve_function(
+        &self,
+        scope: ScopeKey,
+        expr: &Expr,
+    ) -> Option<(ModuleId, &'a StmtFunctionDef)> {
         if let Expr::Name(name) = expr {
-            if let Some(f) = self.local_functions.get(&(scope, name.id.as_str().to_string())) {
+            if let Some(f) = self
+                .local_functions
+                .get(&(scope, name.id.as_str().to_string()))
+            {
                 return Some((scope.0, f));
             }
         }
@@ -340,9 +366,15 @@ impl<'a> Discovery<'_, 'a> {
             return None;
         }
         if let Expr::Name(name) = expr {
-            for key in [(scope, name.id.as_str().to_string()), ((scope.0, None), name.id.as_str().to_string())] {
+            for key in [
+                (scope, name.id.as_str().to_string()),
+                ((scope.0, None), name.id.as_str().to_string()),
+            ] {
                 if let Some((module, class)) = self.as_view.get(&key) {
-                    return Some(ViewDecl::Class { module: *module, class });
+                    return Some(ViewDecl::Class {
+                        module: *module,
+                        class,
+                    });
                 }
             }
         }
@@ -357,11 +389,14 @@ impl<'a> Discovery<'_, 'a> {
         match stmt {
             Stmt::Assign(assign) => {
                 // view = Cls.as_view("name")
-                if let (Some(Expr::Name(target)), Expr::Call(call)) = (assign.targets.first(), &*assign.value) {
+                if let (Some(Expr::Name(target)), Expr::Call(call)) =
+                    (assign.targets.first(), &*assign.value)
+                {
                     if let Expr::Attribute(attr) = &*call.func {
                         if attr.attr.as_str() == "as_view" {
                             if let Some(class) = self.resolve_class(scope, &attr.value) {
-                                self.as_view.insert((scope, target.id.as_str().to_string()), class);
+                                self.as_view
+                                    .insert((scope, target.id.as_str().to_string()), class);
                             }
                         }
                     }
@@ -383,9 +418,15 @@ impl<'a> Discovery<'_, 'a> {
             Stmt::ClassDef(class) => {
                 for decorator in &class.decorator_list {
                     // @ns.route("/x") / @api.route("/x") (restx), @api.resource("/x") (restful)
-                    let Expr::Call(call) = &decorator.expression else { continue };
-                    let Expr::Attribute(attr) = &*call.func else { continue };
-                    let Some(owner) = self.resolve_object(scope, &attr.value) else { continue };
+                    let Expr::Call(call) = &decorator.expression else {
+                        continue;
+                    };
+                    let Expr::Attribute(attr) = &*call.func else {
+                        continue;
+                    };
+                    let Some(owner) = self.resolve_object(scope, &attr.value) else {
+                        continue;
+                    };
                     let kind = self.out.objects[owner].kind;
                     let is_route = (attr.attr.as_str() == "route"
                         && matches!(kind, ObjKind::Namespace | ObjKind::RestxApi))
@@ -408,7 +449,12 @@ impl<'a> Discovery<'_, 'a> {
         }
     }
 
-    fn function_decorator(&mut self, scope: ScopeKey, function: &'a StmtFunctionDef, decorator: &Expr) {
+    fn function_decorator(
+        &mut self,
+        scope: ScopeKey,
+        function: &'a StmtFunctionDef,
+        decorator: &Expr,
+    ) {
         let module = scope.0;
         let (call, attr) = match decorator {
             Expr::Call(call) => match &*call.func {
@@ -418,7 +464,9 @@ impl<'a> Discovery<'_, 'a> {
             Expr::Attribute(attr) => (None, attr),
             _ => return,
         };
-        let Some(owner) = self.resolve_object(scope, &attr.value) else { return };
+        let Some(owner) = self.resolve_object(scope, &attr.value) else {
+            return;
+        };
         let method = attr.attr.as_str();
         match (method, call) {
             ("before_request" | "before_app_request", _) => {
@@ -430,7 +478,9 @@ impl<'a> Discovery<'_, 'a> {
                 });
             }
             ("route", Some(call)) => {
-                let Some(rule) = call.arguments.args.first().and_then(string_literal) else { return };
+                let Some(rule) = call.arguments.args.first().and_then(string_literal) else {
+                    return;
+                };
                 let methods = keyword(call, "methods").and_then(string_list);
                 self.out.routes.push(RouteDecl {
                     owner,
@@ -441,7 +491,9 @@ impl<'a> Discovery<'_, 'a> {
                 });
             }
             ("get" | "post" | "put" | "patch" | "delete", Some(call)) => {
-                let Some(rule) = call.arguments.args.first().and_then(string_literal) else { return };
+                let Some(rule) = call.arguments.args.first().and_then(string_literal) else {
+                    return;
+                };
                 self.out.routes.push(RouteDecl {
                     owner,
                     rule: rule.to_string(),
@@ -456,13 +508,21 @@ impl<'a> Discovery<'_, 'a> {
 
     fn structure_call(&mut self, scope: ScopeKey, call: &'a ast::ExprCall) {
         let module = scope.0;
-        let Expr::Attribute(attr) = &*call.func else { return };
-        let Some(owner) = self.resolve_object(scope, &attr.value) else { return };
+        let Expr::Attribute(attr) = &*call.func else {
+            return;
+        };
+        let Some(owner) = self.resolve_object(scope, &attr.value) else {
+            return;
+        };
         let args = &call.arguments.args;
         match attr.attr.as_str() {
             "register_blueprint" => {
-                let Some(child) = args.first().and_then(|e| self.resolve_object(scope, e)) else { return };
-                let prefix = keyword(call, "url_prefix").and_then(string_literal).map(str::to_string);
+                let Some(child) = args.first().and_then(|e| self.resolve_object(scope, e)) else {
+                    return;
+                };
+                let prefix = keyword(call, "url_prefix")
+                    .and_then(string_literal)
+                    .map(str::to_string);
                 self.out.registrations.push(Registration {
                     parent: owner,
                     child,
@@ -470,7 +530,9 @@ impl<'a> Discovery<'_, 'a> {
                 });
             }
             "add_namespace" => {
-                let Some(child) = args.first().and_then(|e| self.resolve_object(scope, e)) else { return };
+                let Some(child) = args.first().and_then(|e| self.resolve_object(scope, e)) else {
+                    return;
+                };
                 let prefix = keyword(call, "path")
                     .or_else(|| args.get(1))
                     .and_then(string_literal)
@@ -483,13 +545,18 @@ impl<'a> Discovery<'_, 'a> {
             }
             "init_app" => {
                 if let Some(parent) = args.first().and_then(|e| self.resolve_object(scope, e)) {
-                    if matches!(self.out.objects[owner].kind, ObjKind::RestfulApi | ObjKind::RestxApi) {
+                    if matches!(
+                        self.out.objects[owner].kind,
+                        ObjKind::RestfulApi | ObjKind::RestxApi
+                    ) {
                         self.out.objects[owner].parent = Some(parent);
                     }
                 }
             }
             "before_request" | "before_app_request" => {
-                if let Some((m, function)) = args.first().and_then(|e| self.resolve_function(scope, e)) {
+                if let Some((m, function)) =
+                    args.first().and_then(|e| self.resolve_function(scope, e))
+                {
                     self.out.hooks.push(Hook {
                         owner,
                         app_wide: attr.attr.as_str() == "before_app_request",
@@ -499,9 +566,13 @@ impl<'a> Discovery<'_, 'a> {
                 }
             }
             "add_url_rule" => {
-                let Some(rule) = args.first().and_then(string_literal) else { return };
+                let Some(rule) = args.first().and_then(string_literal) else {
+                    return;
+                };
                 let view_expr = keyword(call, "view_func").or_else(|| args.get(2));
-                let Some(view) = view_expr.and_then(|e| self.resolve_view(scope, e)) else { return };
+                let Some(view) = view_expr.and_then(|e| self.resolve_view(scope, e)) else {
+                    return;
+                };
                 let methods = keyword(call, "methods").and_then(string_list);
                 self.out.routes.push(RouteDecl {
                     owner,
@@ -512,7 +583,10 @@ impl<'a> Discovery<'_, 'a> {
                 });
             }
             "add_resource" => {
-                let Some((m, class)) = args.first().and_then(|e| self.resolve_class(scope, e)) else { return };
+                let Some((m, class)) = args.first().and_then(|e| self.resolve_class(scope, e))
+                else {
+                    return;
+                };
                 for rule in args.iter().skip(1).filter_map(string_literal) {
                     self.out.routes.push(RouteDecl {
                         owner,
@@ -560,7 +634,11 @@ pub fn join_rule(prefix: &str, rule: &str) -> String {
     if rule.is_empty() {
         return prefix.to_string();
     }
-    format!("{}/{}", prefix.trim_end_matches('/'), rule.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        prefix.trim_end_matches('/'),
+        rule.trim_start_matches('/')
+    )
 }
 
 impl FlaskStructure<'_> {
@@ -593,8 +671,11 @@ impl FlaskStructure<'_> {
                 }
             }
             ObjKind::Blueprint | ObjKind::Namespace => {
-                let registrations: Vec<&Registration> =
-                    self.registrations.iter().filter(|r| r.child == obj).collect();
+                let registrations: Vec<&Registration> = self
+                    .registrations
+                    .iter()
+                    .filter(|r| r.child == obj)
+                    .collect();
                 if registrations.is_empty() {
                     return vec![(object.own_prefix.clone().unwrap_or_default(), vec![obj])];
                 }
@@ -605,7 +686,8 @@ impl FlaskStructure<'_> {
                         .clone()
                         .or_else(|| object.own_prefix.clone())
                         .unwrap_or_default();
-                    for (parent_prefix, chain) in self.mounts_depth(registration.parent, depth + 1) {
+                    for (parent_prefix, chain) in self.mounts_depth(registration.parent, depth + 1)
+                    {
                         out.push((join_rule(&parent_prefix, &own), with_self(chain)));
                     }
                 }

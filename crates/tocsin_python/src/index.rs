@@ -124,7 +124,12 @@ impl<'a> Index<'a> {
         self.resolve_name_depth(module, name, 0)
     }
 
-    fn resolve_name_depth(&self, module: ModuleId, name: &str, depth: usize) -> Option<Resolved<'a>> {
+    fn resolve_name_depth(
+        &self,
+        module: ModuleId,
+        name: &str,
+        depth: usize,
+    ) -> Option<Resolved<'a>> {
         if depth > 24 {
             return None;
         }
@@ -147,7 +152,12 @@ impl<'a> Index<'a> {
         None
     }
 
-    fn resolve_import(&self, module: ModuleId, import: &Import, depth: usize) -> Option<Resolved<'a>> {
+    fn resolve_import(
+        &self,
+        module: ModuleId,
+        import: &Import,
+        depth: usize,
+    ) -> Option<Resolved<'a>> {
         match import {
             Import::Module(target) => Some(match self.project.module_by_name(target, module) {
                 Some(id) => Resolved::Project(Binding::Module(id)),
@@ -194,7 +204,12 @@ impl<'a> Index<'a> {
     }
 
     /// Like [`Index::resolve_expr`], with a scope's own imports shadowing the module's.
-    pub fn resolve_expr_in(&self, module: ModuleId, locals: &LocalImports<'a>, expr: &Expr) -> Option<Resolved<'a>> {
+    pub fn resolve_expr_in(
+        &self,
+        module: ModuleId,
+        locals: &LocalImports<'a>,
+        expr: &Expr,
+    ) -> Option<Resolved<'a>> {
         if locals.0.is_empty() {
             return self.resolve_expr(module, expr);
         }
@@ -221,17 +236,23 @@ impl<'a> Index<'a> {
                 let base = self.resolve_chain(module, &attribute.value, resolve_root)?;
                 let attr = attribute.attr.as_str();
                 match base {
-                    Resolved::External(qualified) => Some(Resolved::External(format!("{qualified}.{attr}"))),
-                    Resolved::Project(Binding::Module(id)) => self.resolve_name(id, attr).or_else(|| {
-                        let name = format!("{}.{attr}", self.project.module_name(id));
-                        self.project
-                            .module_by_name(&name, module)
-                            .map(|sub| Resolved::Project(Binding::Module(sub)))
-                    }),
-                    Resolved::Project(Binding::Class(id, class)) => class_member(class, attr).map(|stmt| match stmt {
-                        Member::Function(f) => Resolved::Project(Binding::Function(id, f)),
-                        Member::Class(c) => Resolved::Project(Binding::Class(id, c)),
-                    }),
+                    Resolved::External(qualified) => {
+                        Some(Resolved::External(format!("{qualified}.{attr}")))
+                    }
+                    Resolved::Project(Binding::Module(id)) => {
+                        self.resolve_name(id, attr).or_else(|| {
+                            let name = format!("{}.{attr}", self.project.module_name(id));
+                            self.project
+                                .module_by_name(&name, module)
+                                .map(|sub| Resolved::Project(Binding::Module(sub)))
+                        })
+                    }
+                    Resolved::Project(Binding::Class(id, class)) => {
+                        class_member(class, attr).map(|stmt| match stmt {
+                            Member::Function(f) => Resolved::Project(Binding::Function(id, f)),
+                            Member::Class(c) => Resolved::Project(Binding::Class(id, c)),
+                        })
+                    }
                     Resolved::Project(_) => None,
                 }
             }
@@ -239,7 +260,9 @@ impl<'a> Index<'a> {
                 // `x()` where x is external: the call result is still identified by the
                 // callee (`flask.request.get_json()` is recognised by name).
                 match self.resolve_chain(module, &call.func, resolve_root)? {
-                    Resolved::External(qualified) => Some(Resolved::External(format!("{qualified}()"))),
+                    Resolved::External(qualified) => {
+                        Some(Resolved::External(format!("{qualified}()")))
+                    }
                     Resolved::Project(_) => None,
                 }
             }
@@ -311,10 +334,16 @@ pub fn class_member<'a>(class: &'a StmtClassDef, name: &str) -> Option<Member<'a
 /// A class-level attribute assignment (`methods = [...]`, `decorators = [...]`).
 pub fn class_attribute<'a>(class: &'a StmtClassDef, name: &str) -> Option<&'a Expr> {
     class.body.iter().rev().find_map(|stmt| match stmt {
-        Stmt::Assign(a) if a.targets.iter().any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == name)) => {
+        Stmt::Assign(a)
+            if a.targets
+                .iter()
+                .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == name)) =>
+        {
             Some(&*a.value)
         }
-        Stmt::AnnAssign(a) if matches!(&*a.target, Expr::Name(n) if n.id.as_str() == name) => a.value.as_deref(),
+        Stmt::AnnAssign(a) if matches!(&*a.target, Expr::Name(n) if n.id.as_str() == name) => {
+            a.value.as_deref()
+        }
         _ => None,
     })
 }
@@ -345,7 +374,8 @@ impl<'a> ModuleIndex<'a> {
                     let full = alias.name.as_str();
                     match &alias.asname {
                         Some(asname) => {
-                            self.imports.insert(asname.as_str(), Import::Module(full.to_string()));
+                            self.imports
+                                .insert(asname.as_str(), Import::Module(full.to_string()));
                         }
                         None => {
                             let head = full.split('.').next().unwrap_or(full);
@@ -359,15 +389,21 @@ impl<'a> ModuleIndex<'a> {
                 }
             }
             Stmt::ImportFrom(import) => {
-                let base = project.absolute_import(id, import.module.as_ref().map(|m| m.as_str()), import.level);
+                let base = project.absolute_import(
+                    id,
+                    import.module.as_ref().map(|m| m.as_str()),
+                    import.level,
+                );
                 let Some(base) = base else { return };
                 for alias in &import.names {
                     if alias.name.as_str() == "*" {
                         continue;
                     }
                     let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
-                    self.imports
-                        .insert(bound, Import::Member(base.clone(), alias.name.as_str().to_string()));
+                    self.imports.insert(
+                        bound,
+                        Import::Member(base.clone(), alias.name.as_str().to_string()),
+                    );
                 }
             }
             _ => {}

@@ -7,8 +7,13 @@ use ruff_text_size::Ranged;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::facts::{is_container_value, AccessKind, Analyzer, Facts, Origin, ParamMode, Principal, RequestSource, StateRef, Write};
-use crate::flask::{class_methods, decorator_name, discover, FlaskStructure, ObjKind, RouteDecl, ViewDecl};
+use crate::facts::{
+    is_container_value, AccessKind, Analyzer, Facts, Origin, ParamMode, Principal, RequestSource,
+    StateRef, Write,
+};
+use crate::flask::{
+    class_methods, decorator_name, discover, FlaskStructure, ObjKind, RouteDecl, ViewDecl,
+};
 use crate::index::{class_attribute, class_member, Binding, Index, Member, Resolved};
 use crate::project::{ModuleId, Project};
 use crate::source::Loc;
@@ -104,7 +109,9 @@ pub fn path_params(rule: &str) -> Vec<PathParam> {
     let mut out = Vec::new();
     let mut rest = rule;
     while let Some(start) = rest.find('<') {
-        let Some(end) = rest[start..].find('>') else { break };
+        let Some(end) = rest[start..].find('>') else {
+            break;
+        };
         let inner = &rest[start + 1..start + end];
         let (converter, name) = match inner.rfind(':') {
             Some(colon) => (&inner[..colon], &inner[colon + 1..]),
@@ -129,19 +136,43 @@ impl<'a> AppModel<'a> {
             build_routes(index, &structure, &mut analyzer, decl, &mut routes);
         }
         routes.sort_by(|a, b| (&a.rule, &a.methods).cmp(&(&b.rule, &b.methods)));
-        routes.dedup_by(|a, b| a.rule == b.rule && a.methods == b.methods && a.view.qualname == b.view.qualname);
+        routes.dedup_by(|a, b| {
+            a.rule == b.rule && a.methods == b.methods && a.view.qualname == b.view.qualname
+        });
         let shared_state = shared_state(project, index, &mut analyzer, &routes);
-        AppModel { routes, shared_state }
+        AppModel {
+            routes,
+            shared_state,
+        }
     }
 }
 
-fn qualname(index: &Index<'_>, module: ModuleId, class: Option<&StmtClassDef>, function: &StmtFunctionDef) -> String {
+fn qualname(
+    index: &Index<'_>,
+    module: ModuleId,
+    class: Option<&StmtClassDef>,
+    function: &StmtFunctionDef,
+) -> String {
     let module_name = index.project.module_name(module);
     match class {
-        Some(class) => format!("{module_name}.{}.{}", class.name.as_str(), function.name.as_str()),
+        Some(class) => format!(
+            "{module_name}.{}.{}",
+            class.name.as_str(),
+            function.name.as_str()
+        ),
         None => format!("{module_name}.{}", function.name.as_str()),
     }
 }
+
+/// One handler of a route: (methods, module, function, class, the decorator
+/// expressions that apply to it).
+type Handler<'a> = (
+    Vec<String>,
+    ModuleId,
+    &'a StmtFunctionDef,
+    Option<&'a StmtClassDef>,
+    Vec<&'a Expr>,
+);
 
 fn build_routes<'a>(
     index: &Index<'a>,
@@ -150,34 +181,45 @@ fn build_routes<'a>(
     decl: &RouteDecl<'a>,
     out: &mut Vec<Route<'a>>,
 ) {
-    // (methods, function, class, decorator expressions applying to this method)
-    let mut targets: Vec<(Vec<String>, ModuleId, &'a StmtFunctionDef, Option<&'a StmtClassDef>, Vec<&'a Expr>)> =
-        Vec::new();
+    let mut targets: Vec<Handler<'a>> = Vec::new();
     match decl.view {
         ViewDecl::Function { module, function } => {
-            let methods = decl.methods.clone().unwrap_or_else(|| vec!["GET".to_string()]);
-            let decorators = function.decorator_list.iter().map(|d| &d.expression).collect();
+            let methods = decl
+                .methods
+                .clone()
+                .unwrap_or_else(|| vec!["GET".to_string()]);
+            let decorators = function
+                .decorator_list
+                .iter()
+                .map(|d| &d.expression)
+                .collect();
             targets.push((methods, module, function, None, decorators));
         }
         ViewDecl::Class { module, class } => {
-            let methods = decl.methods.clone().unwrap_or_else(|| class_methods(index, module, class));
+            let methods = decl
+                .methods
+                .clone()
+                .unwrap_or_else(|| class_methods(index, module, class));
             let class_decorators: Vec<&'a Expr> = class_attribute(class, "decorators")
                 .map(list_elements)
                 .unwrap_or_default();
             let method_decorators = class_attribute(class, "method_decorators");
             for method in methods {
                 let lower = method.to_ascii_lowercase();
-                let (handler_module, handler_class, handler) = match find_method(index, module, class, &lower)
-                    .or_else(|| find_method(index, module, class, "dispatch_request"))
-                {
-                    Some(found) => found,
-                    None => continue,
-                };
+                let (handler_module, handler_class, handler) =
+                    match find_method(index, module, class, &lower)
+                        .or_else(|| find_method(index, module, class, "dispatch_request"))
+                    {
+                        Some(found) => found,
+                        None => continue,
+                    };
                 let mut decorators: Vec<&'a Expr> = class_decorators.clone();
                 match method_decorators {
                     Some(Expr::Dict(dict)) => {
                         for item in &dict.items {
-                            if item.key.as_ref().and_then(crate::facts::string_literal) == Some(lower.as_str()) {
+                            if item.key.as_ref().and_then(crate::facts::string_literal)
+                                == Some(lower.as_str())
+                            {
                                 decorators.extend(list_elements(&item.value));
                             }
                         }
@@ -186,14 +228,24 @@ fn build_routes<'a>(
                     None => {}
                 }
                 decorators.extend(handler.decorator_list.iter().map(|d| &d.expression));
-                targets.push((vec![method], handler_module, handler, Some(handler_class), decorators));
+                targets.push((
+                    vec![method],
+                    handler_module,
+                    handler,
+                    Some(handler_class),
+                    decorators,
+                ));
             }
         }
     }
     let mounts = structure.mounts(decl.owner);
     for (prefix, chain) in mounts {
         let rule = crate::flask::join_rule(&prefix, &decl.rule);
-        let rule = if rule.is_empty() { "/".to_string() } else { rule };
+        let rule = if rule.is_empty() {
+            "/".to_string()
+        } else {
+            rule
+        };
         let mounted_on: Vec<String> = chain
             .iter()
             .rev()
@@ -228,7 +280,10 @@ fn build_routes<'a>(
                 }
             }
             let facts = analyzer.facts(*module, function, *class, ParamMode::View);
-            let mut principals: Vec<Principal> = guards.iter().flat_map(|g| g.principals.iter().cloned()).collect();
+            let mut principals: Vec<Principal> = guards
+                .iter()
+                .flat_map(|g| g.principals.iter().cloned())
+                .collect();
             principals.extend(unique_principals(&facts));
             principals.sort();
             principals.dedup();
@@ -305,11 +360,21 @@ fn unique_principals(facts: &Facts) -> Vec<Principal> {
 
 /// Well-known guard decorators of auth libraries, by the last part of their name.
 fn library_guard(qualified: &str) -> Option<Principal> {
-    let last = qualified.trim_end_matches("()").rsplit('.').next().unwrap_or("");
+    let last = qualified
+        .trim_end_matches("()")
+        .rsplit('.')
+        .next()
+        .unwrap_or("");
     match last {
-        "login_required" | "fresh_login_required" | "roles_required" | "roles_accepted" | "permissions_required"
+        "login_required"
+        | "fresh_login_required"
+        | "roles_required"
+        | "roles_accepted"
+        | "permissions_required"
         | "auth_required" => Some(Principal::CurrentUser),
-        "jwt_required" | "fresh_jwt_required" | "jwt_optional" | "verify_jwt_in_request" => Some(Principal::JwtIdentity),
+        "jwt_required" | "fresh_jwt_required" | "jwt_optional" | "verify_jwt_in_request" => {
+            Some(Principal::JwtIdentity)
+        }
         _ => None,
     }
 }
@@ -394,7 +459,8 @@ fn shared_state<'a>(
                         if let Stmt::FunctionDef(f) = inner {
                             let facts = analyzer.summary(module, f, Some(c));
                             let name = qualname(index, module, Some(c), f);
-                            writes.extend(facts.writes.into_iter().map(|w| (w, Some(name.clone()))));
+                            writes
+                                .extend(facts.writes.into_iter().map(|w| (w, Some(name.clone()))));
                         }
                     }
                 }
@@ -407,7 +473,13 @@ fn shared_state<'a>(
         if states.contains_key(state) {
             return;
         }
-        let Some(value) = index.module(state.module).variables.get(state.name.as_str()) else { return };
+        let Some(value) = index
+            .module(state.module)
+            .variables
+            .get(state.name.as_str())
+        else {
+            return;
+        };
         if !is_container_value(index, state.module, value) {
             return;
         }
@@ -433,7 +505,9 @@ fn shared_state<'a>(
     }
     for (write, function) in &writes {
         ensure(&write.state, &mut states);
-        let Some(entry) = states.get_mut(&write.state) else { continue };
+        let Some(entry) = states.get_mut(&write.state) else {
+            continue;
+        };
         let routes_reaching: Vec<String> = routes
             .iter()
             .filter(|r| Some(&r.view.qualname) == function.as_ref())
@@ -450,7 +524,9 @@ fn shared_state<'a>(
     let mut out: Vec<SharedState> = states.into_values().collect();
     out.sort_by(|a, b| a.qualname.cmp(&b.qualname));
     for state in &mut out {
-        state.mutations.sort_by_key(|m| (m.loc.file, m.loc.range.start()));
+        state
+            .mutations
+            .sort_by_key(|m| (m.loc.file, m.loc.range.start()));
     }
     let _ = |e: &Expr| e.range();
     out

@@ -36,7 +36,10 @@ impl Project {
         let mut modules = Vec::with_capacity(files.len());
         for (file, source) in files.iter().enumerate() {
             let path = &source.path;
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("module");
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("module");
             let is_package = stem == "__init__";
             let mut parts: Vec<String> = Vec::new();
             if !is_package {
@@ -116,7 +119,12 @@ impl Project {
     }
 
     /// The absolute module named by `from <level dots><module> import ...` in `from`.
-    pub fn absolute_import(&self, from: ModuleId, module: Option<&str>, level: u32) -> Option<String> {
+    pub fn absolute_import(
+        &self,
+        from: ModuleId,
+        module: Option<&str>,
+        level: u32,
+    ) -> Option<String> {
         if level == 0 {
             return module.map(str::to_string);
         }

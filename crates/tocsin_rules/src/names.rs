@@ -28,17 +28,88 @@ pub fn words(name: &str) -> Vec<String> {
 /// Words that, last in a name, say it holds something about a secret rather than
 /// the secret itself (`TOKEN_TYPE`, `API_KEY_HEADER`, `token_expiry`).
 const NOT_THE_SECRET: &[&str] = &[
-    "type", "kind", "name", "names", "id", "ids", "count", "len", "length", "url", "uri", "prefix", "scheme",
-    "header", "headers", "expiry", "expires", "exp", "ttl", "lifetime", "format", "field", "param", "endpoint",
-    "hint", "label", "path", "file", "env", "var", "location", "algorithm", "algorithms", "alg", "version",
-    "required", "enabled", "size", "index", "pattern", "regex", "column", "attr", "table", "model", "class",
-    "timeout", "age", "issuer", "audience", "location", "mode", "policy", "rotation", "set",
+    "type",
+    "kind",
+    "name",
+    "names",
+    "id",
+    "ids",
+    "count",
+    "len",
+    "length",
+    "url",
+    "uri",
+    "prefix",
+    "scheme",
+    "header",
+    "headers",
+    "expiry",
+    "expires",
+    "exp",
+    "ttl",
+    "lifetime",
+    "format",
+    "field",
+    "param",
+    "endpoint",
+    "hint",
+    "label",
+    "path",
+    "file",
+    "env",
+    "var",
+    "location",
+    "algorithm",
+    "algorithms",
+    "alg",
+    "version",
+    "required",
+    "enabled",
+    "size",
+    "index",
+    "pattern",
+    "regex",
+    "column",
+    "attr",
+    "table",
+    "model",
+    "class",
+    "timeout",
+    "age",
+    "issuer",
+    "audience",
+    "location",
+    "mode",
+    "policy",
+    "rotation",
+    "set",
 ];
 
 /// Qualifiers that make a bare `key` a credential: `api_key`, `access_key`, `x-api-key`.
 const KEY_QUALIFIERS: &[&str] = &[
-    "api", "access", "auth", "secret", "private", "signing", "client", "app", "admin", "master", "x", "provided",
-    "expected", "given", "valid", "stored", "user", "service", "hmac", "shared", "webhook", "encryption", "license",
+    "api",
+    "access",
+    "auth",
+    "secret",
+    "private",
+    "signing",
+    "client",
+    "app",
+    "admin",
+    "master",
+    "x",
+    "provided",
+    "expected",
+    "given",
+    "valid",
+    "stored",
+    "user",
+    "service",
+    "hmac",
+    "shared",
+    "webhook",
+    "encryption",
+    "license",
 ];
 
 /// Does a variable, attribute, header, parameter or config name denote a key,
@@ -48,18 +119,38 @@ const KEY_QUALIFIERS: &[&str] = &[
 /// are API keys by convention; a variable named `key` is usually a dict key).
 pub fn is_secret_name(name: &str, bare_key: bool) -> bool {
     let words = words(name);
-    let Some(last) = words.last() else { return false };
+    let Some(last) = words.last() else {
+        return false;
+    };
     if NOT_THE_SECRET.contains(&last.as_str()) {
         return false;
     }
     if words.iter().any(|w| {
         matches!(
             w.as_str(),
-            "token" | "tokens" | "secret" | "secrets" | "signature" | "sig" | "hmac" | "apikey" | "apikeys" | "jwt"
-                | "password" | "passwd" | "bearer" | "credential" | "credentials"
+            "token"
+                | "tokens"
+                | "secret"
+                | "secrets"
+                | "signature"
+                | "sig"
+                | "hmac"
+                | "apikey"
+                | "apikeys"
+                | "jwt"
+                | "password"
+                | "passwd"
+                | "bearer"
+                | "credential"
+                | "credentials"
         )
     }) {
-        return !words.iter().any(|w| matches!(w.as_str(), "csrf" | "max" | "num" | "next" | "page" | "pagination" | "cursor"));
+        return !words.iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "csrf" | "max" | "num" | "next" | "page" | "pagination" | "cursor"
+            )
+        });
     }
     for (i, word) in words.iter().enumerate() {
         if word == "key" || word == "keys" {
@@ -84,7 +175,10 @@ pub fn looks_like_key_literal(value: &str) -> bool {
 /// Template references rather than literal secrets: `${API_KEY}`, `<your-key>`, `%(key)s`.
 pub fn is_reference_literal(value: &str) -> bool {
     let v = value.trim();
-    v.is_empty() || (v.starts_with("${") && v.ends_with('}')) || (v.starts_with('<') && v.ends_with('>')) || v.contains("%(")
+    v.is_empty()
+        || (v.starts_with("${") && v.ends_with('}'))
+        || (v.starts_with('<') && v.ends_with('>'))
+        || v.contains("%(")
 }
 
 #[cfg(test)]
@@ -93,10 +187,31 @@ mod tests {
 
     #[test]
     fn classifies_names() {
-        for secret in ["api_key", "API_KEY", "apiKey", "X-API-Key", "token", "access_token", "SECRET_KEY", "jwt_secret", "signature", "provided_key"] {
+        for secret in [
+            "api_key",
+            "API_KEY",
+            "apiKey",
+            "X-API-Key",
+            "token",
+            "access_token",
+            "SECRET_KEY",
+            "jwt_secret",
+            "signature",
+            "provided_key",
+        ] {
             assert!(is_secret_name(secret, false), "{secret}");
         }
-        for not_secret in ["token_type", "API_KEY_HEADER", "key", "sort_key", "cache_key", "max_tokens", "next_page_token", "user_id", "token_expiry"] {
+        for not_secret in [
+            "token_type",
+            "API_KEY_HEADER",
+            "key",
+            "sort_key",
+            "cache_key",
+            "max_tokens",
+            "next_page_token",
+            "user_id",
+            "token_expiry",
+        ] {
             assert!(!is_secret_name(not_secret, false), "{not_secret}");
         }
         assert!(is_secret_name("key", true));

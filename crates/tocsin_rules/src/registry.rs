@@ -38,11 +38,17 @@ pub static RULES: &[RuleEntry] = &[
 pub static DRIVER_RULES: &[&RuleMeta] = &[&rules::sup001::META];
 
 pub fn rule_by_code(code: &str) -> Option<&'static RuleMeta> {
-    all_rule_meta().into_iter().find(|m| m.code.eq_ignore_ascii_case(code))
+    all_rule_meta()
+        .into_iter()
+        .find(|m| m.code.eq_ignore_ascii_case(code))
 }
 
 pub fn all_rule_meta() -> Vec<&'static RuleMeta> {
-    RULES.iter().map(|r| r.meta).chain(DRIVER_RULES.iter().copied()).collect()
+    RULES
+        .iter()
+        .map(|r| r.meta)
+        .chain(DRIVER_RULES.iter().copied())
+        .collect()
 }
 
 /// Runs every rule `enabled` says yes to.

@@ -21,10 +21,16 @@ pub fn qualified(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr) -> Option<St
 /// `request.headers.get("X-API-Key")`, `request.args["token"]`, `request.authorization`…
 /// Returns the request container (`headers`, `args`, `values`, `cookies`, `form`,
 /// `json`) and the field name, when the field names a credential.
-pub fn credential_read(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr) -> Option<(String, String)> {
+pub fn credential_read(
+    index: &Index<'_>,
+    scope: &Scope<'_>,
+    expr: &Expr,
+) -> Option<(String, String)> {
     let (container, key) = match expr {
         Expr::Call(call) => {
-            let Expr::Attribute(attr) = &*call.func else { return None };
+            let Expr::Attribute(attr) = &*call.func else {
+                return None;
+            };
             if !matches!(attr.attr.as_str(), "get" | "getlist") {
                 return None;
             }
@@ -42,7 +48,9 @@ pub fn credential_read(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr) -> Opt
     let field = string_literal(key)?;
     let is_credential = match source {
         "args" | "values" => is_secret_name(field, true),
-        "headers" | "cookies" | "form" | "json" => is_credential_name(field) || is_secret_name(field, true),
+        "headers" | "cookies" | "form" | "json" => {
+            is_credential_name(field) || is_secret_name(field, true)
+        }
         _ => false,
     };
     is_credential.then(|| (source.to_string(), field.to_string()))
@@ -61,7 +69,9 @@ pub fn is_secret_expr(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: 
                 return true;
             }
             match scope.value_of(id) {
-                Some(value) if !std::ptr::eq(value, expr) => is_secret_expr(index, scope, value, depth + 1),
+                Some(value) if !std::ptr::eq(value, expr) => {
+                    is_secret_expr(index, scope, value, depth + 1)
+                }
                 _ => false,
             }
         }
@@ -86,7 +96,9 @@ pub fn is_secret_expr(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: 
             if credential_read(index, scope, expr).is_some() {
                 return true;
             }
-            let Expr::Attribute(attr) = &*call.func else { return false };
+            let Expr::Attribute(attr) = &*call.func else {
+                return false;
+            };
             match attr.attr.as_str() {
                 // hmac.new(...).hexdigest(): a computed signature.
                 "hexdigest" | "digest" => qualified(index, scope, &attr.value)
@@ -95,11 +107,16 @@ pub fn is_secret_expr(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: 
                 "get" | "getenv" => {
                     let q = qualified(index, scope, &call.func).unwrap_or_default();
                     (q == "os.environ.get" || q == "os.getenv")
-                        && call.arguments.args.first().and_then(string_literal).is_some_and(|k| is_secret_name(k, false))
+                        && call
+                            .arguments
+                            .args
+                            .first()
+                            .and_then(string_literal)
+                            .is_some_and(|k| is_secret_name(k, false))
                 }
                 // token.strip(), header.split(" ")[1] keep their secrecy
-                "strip" | "lstrip" | "rstrip" | "encode" | "decode" | "lower" | "upper" | "split" | "rsplit"
-                | "partition" | "removeprefix" | "replace" => {
+                "strip" | "lstrip" | "rstrip" | "encode" | "decode" | "lower" | "upper"
+                | "split" | "rsplit" | "partition" | "removeprefix" | "replace" => {
                     is_secret_expr(index, scope, &attr.value, depth + 1)
                 }
                 _ => false,

@@ -51,7 +51,9 @@ fn collect_assigns<'a>(body: &'a [Stmt], out: &mut Locals<'a>, depth: usize) {
                             out.0.insert(n.id.as_str(), &a.value);
                         }
                         Expr::Subscript(sub) => {
-                            if let (Expr::Name(n), Expr::StringLiteral(field)) = (&*sub.value, &*sub.slice) {
+                            if let (Expr::Name(n), Expr::StringLiteral(field)) =
+                                (&*sub.value, &*sub.slice)
+                            {
                                 out.1.push((n.id.as_str(), field.value.to_str()));
                             }
                         }

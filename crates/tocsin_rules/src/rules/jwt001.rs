@@ -46,8 +46,13 @@ const FIX: &str = "Verify the signature: jwt.decode(token, key, algorithms=[\"HS
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for (module, info) in ctx.project.modules() {
-        let Some(ast) = ctx.project.file(info.file).module() else { continue };
-        let mut rule = Jwt001 { ctx, out: Vec::new() };
+        let Some(ast) = ctx.project.file(info.file).module() else {
+            continue;
+        };
+        let mut rule = Jwt001 {
+            ctx,
+            out: Vec::new(),
+        };
         walk(ast, module, &mut rule);
         out.extend(rule.out);
     }
@@ -68,7 +73,9 @@ pub fn keyword<'e>(call: &'e ast::ExprCall, name: &str) -> Option<&'e Expr> {
 
 /// `options={"verify_signature": False}` (or any other `verify_*` key given).
 pub fn option_is_false(options: &Expr, key: &str) -> bool {
-    let Expr::Dict(dict) = options else { return false };
+    let Expr::Dict(dict) = options else {
+        return false;
+    };
     dict.items.iter().any(|item| {
         item.key.as_ref().and_then(string_literal) == Some(key)
             && matches!(&item.value, Expr::BooleanLiteral(b) if !b.value)
@@ -76,7 +83,10 @@ pub fn option_is_false(options: &Expr, key: &str) -> bool {
 }
 
 pub fn is_jwt_decode(q: &str) -> bool {
-    matches!(q, "jwt.decode" | "jwt.api_jwt.decode" | "jose.jwt.decode" | "jwt.decode_complete")
+    matches!(
+        q,
+        "jwt.decode" | "jwt.api_jwt.decode" | "jose.jwt.decode" | "jwt.decode_complete"
+    )
 }
 
 impl<'a> Jwt001<'_, 'a> {
@@ -86,21 +96,27 @@ impl<'a> Jwt001<'_, 'a> {
             return false;
         }
         match expr {
-            Expr::Call(call) => qualified(self.ctx.index, scope, &call.func)
-                .is_some_and(|q| q.ends_with("get_unverified_header") || q.ends_with("get_unverified_claims"))
-                || matches!(&*call.func, Expr::Attribute(a) if self.is_unverified(scope, &a.value, depth + 1)),
+            Expr::Call(call) => {
+                qualified(self.ctx.index, scope, &call.func).is_some_and(|q| {
+                    q.ends_with("get_unverified_header") || q.ends_with("get_unverified_claims")
+                }) || matches!(&*call.func, Expr::Attribute(a) if self.is_unverified(scope, &a.value, depth + 1))
+            }
             Expr::Subscript(sub) => self.is_unverified(scope, &sub.value, depth + 1),
             Expr::Name(name) => scope
                 .value_of(name.id.as_str())
                 .is_some_and(|v| !std::ptr::eq(v, expr) && self.is_unverified(scope, v, depth + 1)),
-            Expr::List(l) => l.elts.iter().any(|e| self.is_unverified(scope, e, depth + 1)),
+            Expr::List(l) => l
+                .elts
+                .iter()
+                .any(|e| self.is_unverified(scope, e, depth + 1)),
             _ => false,
         }
     }
 
     fn report(&mut self, scope: &Scope<'a>, node: &Expr, message: &str) {
         let loc = self.ctx.index.loc(scope.module, node);
-        self.out.push(self.ctx.finding(&META, loc, message).with_fix(FIX));
+        self.out
+            .push(self.ctx.finding(&META, loc, message).with_fix(FIX));
     }
 }
 
@@ -108,7 +124,9 @@ impl<'a> SyntaxRule<'a> for Jwt001<'_, 'a> {
     fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
         match expr {
             Expr::Call(call) => {
-                let Some(q) = qualified(self.ctx.index, scope, &call.func) else { return };
+                let Some(q) = qualified(self.ctx.index, scope, &call.func) else {
+                    return;
+                };
                 if !is_jwt_decode(&q) {
                     return;
                 }
@@ -119,22 +137,44 @@ impl<'a> SyntaxRule<'a> for Jwt001<'_, 'a> {
                     }
                 }
                 if matches!(keyword(call, "verify"), Some(Expr::BooleanLiteral(b)) if !b.value) {
-                    self.report(scope, expr, "token is decoded with `verify=False`: its claims are unauthenticated");
+                    self.report(
+                        scope,
+                        expr,
+                        "token is decoded with `verify=False`: its claims are unauthenticated",
+                    );
                     return;
                 }
                 let Some(algorithms) = keyword(call, "algorithms") else {
-                    self.report(scope, expr, "`jwt.decode` without `algorithms=`: the token chooses how it is verified");
+                    self.report(
+                        scope,
+                        expr,
+                        "`jwt.decode` without `algorithms=`: the token chooses how it is verified",
+                    );
                     return;
                 };
                 let allows_none = match algorithms {
-                    Expr::List(l) => l.elts.iter().any(|e| string_literal(e).is_some_and(|s| s.eq_ignore_ascii_case("none"))),
-                    Expr::Tuple(t) => t.elts.iter().any(|e| string_literal(e).is_some_and(|s| s.eq_ignore_ascii_case("none"))),
+                    Expr::List(l) => l
+                        .elts
+                        .iter()
+                        .any(|e| string_literal(e).is_some_and(|s| s.eq_ignore_ascii_case("none"))),
+                    Expr::Tuple(t) => t
+                        .elts
+                        .iter()
+                        .any(|e| string_literal(e).is_some_and(|s| s.eq_ignore_ascii_case("none"))),
                     other => string_literal(other).is_some_and(|s| s.eq_ignore_ascii_case("none")),
                 };
                 if allows_none {
-                    self.report(scope, expr, "`jwt.decode` accepts the `none` algorithm: unsigned tokens pass");
+                    self.report(
+                        scope,
+                        expr,
+                        "`jwt.decode` accepts the `none` algorithm: unsigned tokens pass",
+                    );
                 } else if self.is_unverified(scope, algorithms, 0) {
-                    self.report(scope, expr, "`jwt.decode` takes its algorithm from the token's unverified header");
+                    self.report(
+                        scope,
+                        expr,
+                        "`jwt.decode` takes its algorithm from the token's unverified header",
+                    );
                 }
             }
             Expr::If(_) => {}
@@ -176,7 +216,8 @@ fn claims_in<'a>(rule: &Jwt001<'_, 'a>, scope: &Scope<'a>, expr: &'a Expr, depth
                             field = field.or(c.arguments.args.first().and_then(string_literal));
                         }
                         return q.contains("get_unverified_claims")
-                            || (q.contains("get_unverified_header") && !matches!(field, Some("kid" | "typ")));
+                            || (q.contains("get_unverified_header")
+                                && !matches!(field, Some("kid" | "typ")));
                     }
                     match &*c.func {
                         Expr::Attribute(a) => {
@@ -198,8 +239,13 @@ fn claims_in<'a>(rule: &Jwt001<'_, 'a>, scope: &Scope<'a>, expr: &'a Expr, depth
         false
     };
     match expr {
-        Expr::Compare(c) => unverified_claims(&c.left) || c.comparators.iter().any(unverified_claims),
-        Expr::BoolOp(b) => b.values.iter().any(|v| claims_in(rule, scope, v, depth + 1)),
+        Expr::Compare(c) => {
+            unverified_claims(&c.left) || c.comparators.iter().any(unverified_claims)
+        }
+        Expr::BoolOp(b) => b
+            .values
+            .iter()
+            .any(|v| claims_in(rule, scope, v, depth + 1)),
         Expr::UnaryOp(u) => claims_in(rule, scope, &u.operand, depth + 1),
         other => unverified_claims(other),
     }

@@ -52,8 +52,13 @@ const FIX: &str = "Give every token an `exp` a few minutes ahead and verify it o
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for (module, info) in ctx.project.modules() {
-        let Some(ast) = ctx.project.file(info.file).module() else { continue };
-        let mut rule = Jwt002 { ctx, out: Vec::new() };
+        let Some(ast) = ctx.project.file(info.file).module() else {
+            continue;
+        };
+        let mut rule = Jwt002 {
+            ctx,
+            out: Vec::new(),
+        };
         walk(ast, module, &mut rule);
         out.extend(rule.out);
     }
@@ -122,9 +127,9 @@ impl<'a> Jwt002<'_, 'a> {
             Expr::Name(name) => {
                 let value = scope.value_of(name.id.as_str()).or_else(|| {
                     match self.ctx.index.resolve_name(scope.module, name.id.as_str()) {
-                        Some(tocsin_python::index::Resolved::Project(tocsin_python::index::Binding::Variable(_, _, v))) => {
-                            Some(v)
-                        }
+                        Some(tocsin_python::index::Resolved::Project(
+                            tocsin_python::index::Binding::Variable(_, _, v),
+                        )) => Some(v),
                         _ => None,
                     }
                 })?;
@@ -140,9 +145,9 @@ impl<'a> Jwt002<'_, 'a> {
     /// The lifetime of `now + delta` expressions: the constant operand of the sum.
     fn lifetime(&self, scope: &Scope<'a>, exp: &'a Expr) -> Option<f64> {
         match exp {
-            Expr::BinOp(b) if b.op == Operator::Add => {
-                self.seconds(scope, &b.right, 0).or_else(|| self.seconds(scope, &b.left, 0))
-            }
+            Expr::BinOp(b) if b.op == Operator::Add => self
+                .seconds(scope, &b.right, 0)
+                .or_else(|| self.seconds(scope, &b.left, 0)),
             Expr::Call(call) => {
                 // int(time.time() + 3600), (now + delta).timestamp()
                 if let Some(arg) = call.arguments.args.first() {
@@ -159,7 +164,8 @@ impl<'a> Jwt002<'_, 'a> {
 
     fn report(&mut self, scope: &Scope<'a>, node: &Expr, message: String) {
         let loc = self.ctx.index.loc(scope.module, node);
-        self.out.push(self.ctx.finding(&META, loc, message).with_fix(FIX));
+        self.out
+            .push(self.ctx.finding(&META, loc, message).with_fix(FIX));
     }
 
     fn too_long(&self, seconds: f64) -> bool {
@@ -203,9 +209,18 @@ impl<'a> Jwt002<'_, 'a> {
 impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
     fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
         let Expr::Call(call) = expr else { return };
-        let Some(q) = qualified(self.ctx.index, scope, &call.func) else { return };
+        let Some(q) = qualified(self.ctx.index, scope, &call.func) else {
+            return;
+        };
         if q == "jwt.encode" || q == "jose.jwt.encode" {
-            let Some(payload) = call.arguments.args.first().or_else(|| keyword(call, "payload")) else { return };
+            let Some(payload) = call
+                .arguments
+                .args
+                .first()
+                .or_else(|| keyword(call, "payload"))
+            else {
+                return;
+            };
             match self.payload_exp(scope, payload) {
                 Some(None) => {
                     if let Expr::Name(name) = payload {
@@ -213,12 +228,24 @@ impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
                             return;
                         }
                     }
-                    self.report(scope, expr, "token is issued without an `exp` claim: it never expires".to_string());
+                    self.report(
+                        scope,
+                        expr,
+                        "token is issued without an `exp` claim: it never expires".to_string(),
+                    );
                 }
                 Some(Some(exp)) => {
                     if let Some(seconds) = self.lifetime(scope, exp) {
                         if self.too_long(seconds) {
-                            self.report(scope, exp, format!("token lifetime is {}, beyond the {}-second bound", Self::describe(seconds), self.ctx.settings.max_token_lifetime_seconds));
+                            self.report(
+                                scope,
+                                exp,
+                                format!(
+                                    "token lifetime is {}, beyond the {}-second bound",
+                                    Self::describe(seconds),
+                                    self.ctx.settings.max_token_lifetime_seconds
+                                ),
+                            );
                         }
                     }
                 }
@@ -229,7 +256,12 @@ impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
         if is_jwt_decode(&q) {
             if let Some(options) = keyword(call, "options") {
                 if option_is_false(options, "verify_exp") {
-                    self.report(scope, expr, "token is decoded with `verify_exp: False`: expired tokens are accepted".to_string());
+                    self.report(
+                        scope,
+                        expr,
+                        "token is decoded with `verify_exp: False`: expired tokens are accepted"
+                            .to_string(),
+                    );
                 }
             }
             return;
@@ -237,10 +269,22 @@ impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
         if q.starts_with("flask_jwt_extended.create_") {
             if let Some(delta) = keyword(call, "expires_delta") {
                 if matches!(delta, Expr::BooleanLiteral(b) if !b.value) {
-                    self.report(scope, delta, "token is created with `expires_delta=False`: it never expires".to_string());
+                    self.report(
+                        scope,
+                        delta,
+                        "token is created with `expires_delta=False`: it never expires".to_string(),
+                    );
                 } else if let Some(seconds) = self.seconds(scope, delta, 0) {
                     if self.too_long(seconds) && q.ends_with("create_access_token") {
-                        self.report(scope, delta, format!("access token lifetime is {}, beyond the {}-second bound", Self::describe(seconds), self.ctx.settings.max_token_lifetime_seconds));
+                        self.report(
+                            scope,
+                            delta,
+                            format!(
+                                "access token lifetime is {}, beyond the {}-second bound",
+                                Self::describe(seconds),
+                                self.ctx.settings.max_token_lifetime_seconds
+                            ),
+                        );
                     }
                 }
             }
@@ -260,10 +304,22 @@ impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
             return;
         }
         if matches!(&*assign.value, Expr::BooleanLiteral(b) if !b.value) {
-            self.report(scope, &assign.value, "`JWT_ACCESS_TOKEN_EXPIRES` is disabled: access tokens never expire".to_string());
+            self.report(
+                scope,
+                &assign.value,
+                "`JWT_ACCESS_TOKEN_EXPIRES` is disabled: access tokens never expire".to_string(),
+            );
         } else if let Some(seconds) = self.seconds(scope, &assign.value, 0) {
             if self.too_long(seconds) {
-                self.report(scope, &assign.value, format!("`JWT_ACCESS_TOKEN_EXPIRES` is {}, beyond the {}-second bound", Self::describe(seconds), self.ctx.settings.max_token_lifetime_seconds));
+                self.report(
+                    scope,
+                    &assign.value,
+                    format!(
+                        "`JWT_ACCESS_TOKEN_EXPIRES` is {}, beyond the {}-second bound",
+                        Self::describe(seconds),
+                        self.ctx.settings.max_token_lifetime_seconds
+                    ),
+                );
             }
         }
     }
@@ -272,6 +328,9 @@ impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
 impl<'a> Jwt002<'_, 'a> {
     /// `payload["exp"] = ...` somewhere in the same function.
     fn payload_gets_exp_later(&self, scope: &Scope<'a>, name: &str) -> bool {
-        scope.item_writes.iter().any(|(n, field)| *n == name && *field == "exp")
+        scope
+            .item_writes
+            .iter()
+            .any(|(n, field)| *n == name && *field == "exp")
     }
 }

@@ -43,12 +43,18 @@ if not hmac.compare_digest(api_key.encode(), os.environ["API_KEY"].encode()):
 "#,
 };
 
-const FIX: &str = "Compare with hmac.compare_digest(a, b), which takes the same time whatever the input.";
+const FIX: &str =
+    "Compare with hmac.compare_digest(a, b), which takes the same time whatever the input.";
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for (module, info) in ctx.project.modules() {
-        let Some(ast) = ctx.project.file(info.file).module() else { continue };
-        let mut rule = Key001 { ctx, out: Vec::new() };
+        let Some(ast) = ctx.project.file(info.file).module() else {
+            continue;
+        };
+        let mut rule = Key001 {
+            ctx,
+            out: Vec::new(),
+        };
         walk(ast, module, &mut rule);
         out.extend(rule.out);
     }
@@ -62,10 +68,15 @@ struct Key001<'c, 'a> {
 /// Values whose comparison leaks nothing useful: None, booleans, numbers, `""`.
 fn is_harmless_operand(expr: &Expr) -> bool {
     match expr {
-        Expr::NoneLiteral(_) | Expr::BooleanLiteral(_) | Expr::NumberLiteral(_) | Expr::EllipsisLiteral(_) => true,
+        Expr::NoneLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::EllipsisLiteral(_) => true,
         Expr::StringLiteral(s) => s.value.to_str().is_empty(),
         Expr::BytesLiteral(b) => b.value.iter().all(|part| part.as_slice().is_empty()),
-        Expr::Call(call) => matches!(&*call.func, Expr::Name(n) if matches!(n.id.as_str(), "len" | "type" | "bool" | "isinstance")),
+        Expr::Call(call) => {
+            matches!(&*call.func, Expr::Name(n) if matches!(n.id.as_str(), "len" | "type" | "bool" | "isinstance"))
+        }
         _ => false,
     }
 }
@@ -78,7 +89,11 @@ impl<'a> Key001<'_, 'a> {
             return false;
         }
         match expr {
-            Expr::List(_) | Expr::Tuple(_) | Expr::ListComp(_) | Expr::StringLiteral(_) | Expr::BytesLiteral(_) => true,
+            Expr::List(_)
+            | Expr::Tuple(_)
+            | Expr::ListComp(_)
+            | Expr::StringLiteral(_)
+            | Expr::BytesLiteral(_) => true,
             Expr::Call(call) => {
                 // Environment values are strings: `in` scans them.
                 if qualified(self.ctx.index, scope, &call.func)
@@ -87,22 +102,28 @@ impl<'a> Key001<'_, 'a> {
                     return true;
                 }
                 match &*call.func {
-                    Expr::Attribute(attr) => matches!(attr.attr.as_str(), "split" | "splitlines" | "rsplit"),
+                    Expr::Attribute(attr) => {
+                        matches!(attr.attr.as_str(), "split" | "splitlines" | "rsplit")
+                    }
                     Expr::Name(n) => matches!(n.id.as_str(), "list" | "tuple" | "sorted"),
                     _ => false,
                 }
             }
-            Expr::Subscript(sub) => qualified(self.ctx.index, scope, &sub.value).is_some_and(|q| q == "os.environ"),
+            Expr::Subscript(sub) => {
+                qualified(self.ctx.index, scope, &sub.value).is_some_and(|q| q == "os.environ")
+            }
             Expr::Name(name) => {
                 let value = scope.value_of(name.id.as_str()).or_else(|| {
                     match self.ctx.index.resolve_name(scope.module, name.id.as_str()) {
-                        Some(tocsin_python::index::Resolved::Project(tocsin_python::index::Binding::Variable(_, _, v))) => {
-                            Some(v)
-                        }
+                        Some(tocsin_python::index::Resolved::Project(
+                            tocsin_python::index::Binding::Variable(_, _, v),
+                        )) => Some(v),
                         _ => None,
                     }
                 });
-                value.is_some_and(|v| !std::ptr::eq(v, expr) && self.is_linear_container(scope, v, depth + 1))
+                value.is_some_and(|v| {
+                    !std::ptr::eq(v, expr) && self.is_linear_container(scope, v, depth + 1)
+                })
             }
             _ => false,
         }
@@ -113,7 +134,13 @@ impl<'a> Key001<'_, 'a> {
         let text: String = self.ctx.text(loc).chars().take(80).collect();
         self.out.push(
             self.ctx
-                .finding(&META, loc, format!("`{text}` compares a secret {what}, which leaks its value through timing"))
+                .finding(
+                    &META,
+                    loc,
+                    format!(
+                        "`{text}` compares a secret {what}, which leaks its value through timing"
+                    ),
+                )
                 .with_fix(FIX),
         );
     }
@@ -130,10 +157,12 @@ impl<'a> SyntaxRule<'a> for Key001<'_, 'a> {
                         CmpOp::Eq | CmpOp::NotEq => {
                             !is_harmless_operand(left)
                                 && !is_harmless_operand(right)
-                                && (is_secret_expr(index, scope, left, 0) || is_secret_expr(index, scope, right, 0))
+                                && (is_secret_expr(index, scope, left, 0)
+                                    || is_secret_expr(index, scope, right, 0))
                         }
                         CmpOp::In | CmpOp::NotIn => {
-                            is_secret_expr(index, scope, left, 0) && self.is_linear_container(scope, right, 0)
+                            is_secret_expr(index, scope, left, 0)
+                                && self.is_linear_container(scope, right, 0)
                         }
                         _ => false,
                     };
@@ -149,19 +178,27 @@ impl<'a> SyntaxRule<'a> for Key001<'_, 'a> {
                 }
             }
             Expr::Call(call) => {
-                let Expr::Attribute(attr) = &*call.func else { return };
+                let Expr::Attribute(attr) = &*call.func else {
+                    return;
+                };
                 if !matches!(attr.attr.as_str(), "startswith" | "endswith") {
                     return;
                 }
-                let Some(arg) = call.arguments.args.first() else { return };
+                let Some(arg) = call.arguments.args.first() else {
+                    return;
+                };
                 // `token.startswith("Bearer ")` checks a scheme, not a secret.
                 if string_literal(arg).is_some() || matches!(arg, Expr::Tuple(_)) {
                     return;
                 }
-                if qualified(index, scope, &attr.value).is_some_and(|q| q.starts_with("flask.request.path")) {
+                if qualified(index, scope, &attr.value)
+                    .is_some_and(|q| q.starts_with("flask.request.path"))
+                {
                     return;
                 }
-                if is_secret_expr(index, scope, &attr.value, 0) || is_secret_expr(index, scope, arg, 0) {
+                if is_secret_expr(index, scope, &attr.value, 0)
+                    || is_secret_expr(index, scope, arg, 0)
+                {
                     self.report(scope, expr, "by prefix");
                 }
             }

@@ -38,8 +38,13 @@ api_key = request.headers.get("X-API-Key")
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for (module, info) in ctx.project.modules() {
-        let Some(ast) = ctx.project.file(info.file).module() else { continue };
-        let mut rule = Key002 { ctx, out: Vec::new() };
+        let Some(ast) = ctx.project.file(info.file).module() else {
+            continue;
+        };
+        let mut rule = Key002 {
+            ctx,
+            out: Vec::new(),
+        };
         walk(ast, module, &mut rule);
         out.extend(rule.out);
     }
@@ -55,7 +60,9 @@ impl<'a> SyntaxRule<'a> for Key002<'_, 'a> {
         if !matches!(expr, Expr::Call(_) | Expr::Subscript(_)) {
             return;
         }
-        let Some((source, field)) = credential_read(self.ctx.index, scope, expr) else { return };
+        let Some((source, field)) = credential_read(self.ctx.index, scope, expr) else {
+            return;
+        };
         if source != "args" && source != "values" {
             return;
         }

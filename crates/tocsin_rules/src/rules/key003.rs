@@ -49,9 +49,15 @@ const FIX: &str = "Load the secret from the environment or a secrets manager at 
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     for (module, info) in ctx.project.modules() {
-        let Some(ast) = ctx.project.file(info.file).module() else { continue };
+        let Some(ast) = ctx.project.file(info.file).module() else {
+            continue;
+        };
         let is_test = ctx.settings.test_files.contains(&info.file);
-        let mut rule = Key003 { ctx, is_test, out: Vec::new() };
+        let mut rule = Key003 {
+            ctx,
+            is_test,
+            out: Vec::new(),
+        };
         walk(ast, module, &mut rule);
         out.extend(rule.out);
     }
@@ -93,21 +99,29 @@ impl<'a> Key003<'_, 'a> {
                 return true;
             }
             let lower = value.to_ascii_lowercase();
-            return self.ctx.settings.placeholders.iter().any(|p| lower.contains(&p.to_ascii_lowercase()));
+            return self
+                .ctx
+                .settings
+                .placeholders
+                .iter()
+                .any(|p| lower.contains(&p.to_ascii_lowercase()));
         }
         false
     }
 
     fn report(&mut self, scope: &Scope<'a>, literal: &Expr, what: String) {
         let loc = self.ctx.index.loc(scope.module, literal);
-        self.out.push(self.ctx.finding(&META, loc, what).with_fix(FIX));
+        self.out
+            .push(self.ctx.finding(&META, loc, what).with_fix(FIX));
     }
 
     fn check_value(&mut self, scope: &Scope<'a>, name: &str, value: &'a Expr) {
         if !is_secret_name(name, false) {
             return;
         }
-        let Some(text) = literal_text(value) else { return };
+        let Some(text) = literal_text(value) else {
+            return;
+        };
         if self.is_allowed(&text) {
             return;
         }
@@ -116,9 +130,12 @@ impl<'a> Key003<'_, 'a> {
 
     /// `API_KEYS = {"k-8f2a91c3": ...}`, `VALID_TOKENS = ["..."]`: a container of keys.
     fn check_key_container(&mut self, scope: &Scope<'a>, name: &str, value: &'a Expr) {
-        let named_for_keys = words(name)
-            .iter()
-            .any(|w| matches!(w.as_str(), "key" | "keys" | "apikeys" | "token" | "tokens" | "secrets" | "credentials"));
+        let named_for_keys = words(name).iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "key" | "keys" | "apikeys" | "token" | "tokens" | "secrets" | "credentials"
+            )
+        });
         if !named_for_keys {
             return;
         }
@@ -131,12 +148,18 @@ impl<'a> Key003<'_, 'a> {
         };
         let keys: Vec<&Expr> = literals
             .into_iter()
-            .filter(|e| literal_text(e).is_some_and(|t| looks_like_key_literal(&t) && !self.is_allowed(&t)))
+            .filter(|e| {
+                literal_text(e).is_some_and(|t| looks_like_key_literal(&t) && !self.is_allowed(&t))
+            })
             .collect();
         if !keys.is_empty() {
             let count = keys.len();
             let noun = if count == 1 { "key" } else { "keys" };
-            self.report(scope, value, format!("`{name}` holds {count} hard-coded {noun}"));
+            self.report(
+                scope,
+                value,
+                format!("`{name}` holds {count} hard-coded {noun}"),
+            );
         }
     }
 }
@@ -152,7 +175,9 @@ impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
             _ => return,
         };
         for target in targets {
-            let Some(name) = target_name(target) else { continue };
+            let Some(name) = target_name(target) else {
+                continue;
+            };
             self.check_value(scope, &name, value);
             if !scope.in_function && matches!(target, Expr::Name(_)) {
                 self.check_key_container(scope, &name, value);
@@ -166,8 +191,11 @@ impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
                 let q = qualified(self.ctx.index, scope, &call.func).unwrap_or_default();
                 let positional_key = match q.as_str() {
                     "jwt.encode" | "jwt.decode" | "jose.jwt.encode" | "jose.jwt.decode" => Some(1),
-                    "hmac.new" | "itsdangerous.URLSafeTimedSerializer" | "itsdangerous.URLSafeSerializer"
-                    | "itsdangerous.TimedSerializer" | "itsdangerous.Serializer" => Some(0),
+                    "hmac.new"
+                    | "itsdangerous.URLSafeTimedSerializer"
+                    | "itsdangerous.URLSafeSerializer"
+                    | "itsdangerous.TimedSerializer"
+                    | "itsdangerous.Serializer" => Some(0),
                     _ => None,
                 };
                 if let Some(position) = positional_key {
@@ -175,19 +203,42 @@ impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
                         call.arguments
                             .keywords
                             .iter()
-                            .find(|k| k.arg.as_ref().is_some_and(|a| matches!(a.as_str(), "key" | "secret_key")))
+                            .find(|k| {
+                                k.arg
+                                    .as_ref()
+                                    .is_some_and(|a| matches!(a.as_str(), "key" | "secret_key"))
+                            })
                             .map(|k| &k.value)
                     });
                     if let Some(key) = key {
                         if literal_text(key).is_some_and(|t| !self.is_allowed(&t)) {
-                            let callee = q.rsplit('.').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(".");
-                            self.report(scope, key, format!("`{callee}` is given a hard-coded signing key"));
+                            let callee = q
+                                .rsplit('.')
+                                .take(2)
+                                .collect::<Vec<_>>()
+                                .into_iter()
+                                .rev()
+                                .collect::<Vec<_>>()
+                                .join(".");
+                            self.report(
+                                scope,
+                                key,
+                                format!("`{callee}` is given a hard-coded signing key"),
+                            );
                         }
                     }
                     return;
                 }
-                if matches!(q.as_str(), "os.environ.get" | "os.getenv" | "os.environ.setdefault") {
-                    let env_name = call.arguments.args.first().and_then(string_literal).unwrap_or("");
+                if matches!(
+                    q.as_str(),
+                    "os.environ.get" | "os.getenv" | "os.environ.setdefault"
+                ) {
+                    let env_name = call
+                        .arguments
+                        .args
+                        .first()
+                        .and_then(string_literal)
+                        .unwrap_or("");
                     if is_secret_name(env_name, false) {
                         if let Some(default) = call.arguments.args.get(1) {
                             if literal_text(default).is_some_and(|t| !self.is_allowed(&t)) {
@@ -198,7 +249,8 @@ impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
                     return;
                 }
                 // app.config.update(SECRET_KEY="..."), dict(API_KEY="..."), Settings(api_key="...")
-                let is_update = dotted(&call.func).is_some_and(|d| d.ends_with(".update") || d == "dict");
+                let is_update =
+                    dotted(&call.func).is_some_and(|d| d.ends_with(".update") || d == "dict");
                 for keyword in call.arguments.keywords.iter() {
                     let Some(arg) = &keyword.arg else { continue };
                     if is_update || is_secret_name(arg.as_str(), false) {
@@ -208,7 +260,9 @@ impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
             }
             Expr::Dict(dict) => {
                 for item in &dict.items {
-                    let Some(key) = item.key.as_ref().and_then(string_literal) else { continue };
+                    let Some(key) = item.key.as_ref().and_then(string_literal) else {
+                        continue;
+                    };
                     self.check_value(scope, key, &item.value);
                 }
             }
