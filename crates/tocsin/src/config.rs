@@ -40,10 +40,12 @@ struct PyprojectTool {
 }
 
 pub const DEFAULT_TEST_PATHS: &[&str] = &[
-    "tests/**",
-    "test/**",
+    "**/tests/**",
+    "**/test/**",
+    "**/testing/**",
     "**/test_*.py",
     "**/*_test.py",
+    "**/tests.py",
     "**/conftest.py",
 ];
 

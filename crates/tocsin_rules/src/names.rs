@@ -83,6 +83,19 @@ const NOT_THE_SECRET: &[&str] = &[
     "policy",
     "rotation",
     "set",
+    "source",
+    "start",
+    "end",
+    "list",
+    "map",
+    "parser",
+    "kwargs",
+    "args",
+    "template",
+    "form",
+    "view",
+    "url",
+    "message",
 ];
 
 /// Qualifiers that make a bare `key` a credential: `api_key`, `access_key`, `x-api-key`.
@@ -129,7 +142,6 @@ pub fn is_secret_name(name: &str, bare_key: bool) -> bool {
         matches!(
             w.as_str(),
             "token"
-                | "tokens"
                 | "secret"
                 | "secrets"
                 | "signature"
@@ -165,11 +177,72 @@ pub fn is_secret_name(name: &str, bare_key: bool) -> bool {
     false
 }
 
-/// Is this literal plausibly a real key rather than a word or a sentinel?
+/// Is this literal plausibly a real key rather than a word or a sentinel? Keys are
+/// long and random: letters mixed with digits, or long and not made of plain words.
 pub fn looks_like_key_literal(value: &str) -> bool {
-    value.len() >= 8
-        && !value.chars().any(char::is_whitespace)
-        && (value.chars().any(|c| c.is_ascii_digit()) || value.len() >= 16)
+    if value.len() < 8 || value.chars().any(char::is_whitespace) {
+        return false;
+    }
+    let has_digit = value.chars().any(|c| c.is_ascii_digit());
+    let has_letter = value.chars().any(|c| c.is_ascii_alphabetic());
+    if !has_letter && !has_digit {
+        return false;
+    }
+    (has_digit && has_letter) || (value.len() >= 20 && !is_identifier_like(value))
+}
+
+/// `default_related_name`, `set-password`, `COLLATE`: words, not secrets.
+pub fn is_identifier_like(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphabetic() || c == '_' || c == '-' || c == '.')
+}
+
+/// How strongly a name says "secret". Weak names (`token`, `signature`) are also used
+/// for lexer tokens and type signatures, so they need corroborating evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Secrecy {
+    None,
+    Weak,
+    Strong,
+}
+
+pub fn secrecy(name: &str, bare_key: bool) -> Secrecy {
+    if !is_secret_name(name, bare_key) {
+        return Secrecy::None;
+    }
+    let words = words(name);
+    let weak = words.iter().all(|w| {
+        !matches!(
+            w.as_str(),
+            "secret" | "secrets" | "apikey" | "apikeys" | "hmac" | "password" | "passwd" | "jwt" | "bearer" | "key" | "keys"
+                | "credential" | "credentials"
+        )
+    });
+    if weak {
+        Secrecy::Weak
+    } else {
+        Secrecy::Strong
+    }
+}
+
+/// Is the name about a password (a different flaw from key comparison)?
+pub fn is_password_name(name: &str) -> bool {
+    words(name).iter().any(|w| matches!(w.as_str(), "password" | "passwd" | "pwd"))
+}
+
+/// Names of containers of keys: `API_KEYS`, `key_permissions`, `VALID_TOKENS`.
+pub fn is_key_container_name(name: &str) -> bool {
+    let words = words(name);
+    if words.first().is_some_and(|w| w == "key" || w == "keys") {
+        return true;
+    }
+    if words
+        .iter()
+        .any(|w| matches!(w.as_str(), "tokens" | "secrets" | "apikeys" | "credentials"))
+    {
+        return true;
+    }
+    let singular: String = name.trim_end_matches(['s', 'S']).to_string();
+    is_secret_name(&singular, false) && !is_password_name(name)
 }
 
 /// Template references rather than literal secrets: `${API_KEY}`, `<your-key>`, `%(key)s`.
@@ -221,6 +294,8 @@ mod tests {
     fn key_literals() {
         assert!(looks_like_key_literal("s3cr3tk3y_user1"));
         assert!(!looks_like_key_literal("username"));
+        assert!(!looks_like_key_literal("default_related_name"));
+        assert!(looks_like_key_literal("pk_live_fastfreight_Zt81QmV0c2Lx"));
         assert!(!looks_like_key_literal("a b c d e f g h"));
     }
 }

@@ -5,7 +5,7 @@ use ruff_python_ast::Expr;
 use tocsin_python::facts::{is_credential_name, string_literal};
 use tocsin_python::Index;
 
-use crate::names::is_secret_name;
+use crate::names::{is_password_name, is_secret_name, secrecy, Secrecy};
 use crate::syntax::Scope;
 
 /// The qualified name of an expression, unless a local binding shadows its root.
@@ -123,5 +123,62 @@ pub fn is_secret_expr(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: 
             }
         }
         _ => false,
+    }
+}
+
+/// How strongly an expression holds a key or token (passwords excluded: comparing
+/// them is a different flaw). Request credentials and HMAC digests are strong.
+pub fn secrecy_of(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr) -> Secrecy {
+    secrecy_depth(index, scope, expr, 0)
+}
+
+fn secrecy_depth(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: usize) -> Secrecy {
+    if depth > 8 || !is_secret_expr(index, scope, expr, 0) {
+        return Secrecy::None;
+    }
+    let named = |name: &str| {
+        if is_password_name(name) {
+            Secrecy::None
+        } else {
+            secrecy(name, false)
+        }
+    };
+    match expr {
+        Expr::Name(name) => {
+            let by_name = named(name.id.as_str());
+            let by_value = match scope.value_of(name.id.as_str()) {
+                Some(value) if !std::ptr::eq(value, expr) => secrecy_depth(index, scope, value, depth + 1),
+                _ => Secrecy::None,
+            };
+            by_name.max(by_value)
+        }
+        Expr::Attribute(attr) => {
+            if qualified(index, scope, expr).as_deref() == Some("flask.request.authorization") {
+                return Secrecy::Strong;
+            }
+            named(attr.attr.as_str())
+        }
+        Expr::Subscript(sub) => {
+            if credential_read(index, scope, expr).is_some() {
+                return Secrecy::Strong;
+            }
+            match string_literal(&sub.slice) {
+                Some(key) => named(key),
+                None => secrecy_depth(index, scope, &sub.value, depth + 1),
+            }
+        }
+        Expr::Call(call) => {
+            if credential_read(index, scope, expr).is_some() {
+                return Secrecy::Strong;
+            }
+            match &*call.func {
+                Expr::Attribute(attr) if matches!(attr.attr.as_str(), "hexdigest" | "digest" | "get" | "getenv") => {
+                    Secrecy::Strong
+                }
+                Expr::Attribute(attr) => secrecy_depth(index, scope, &attr.value, depth + 1),
+                _ => Secrecy::None,
+            }
+        }
+        _ => Secrecy::None,
     }
 }

@@ -4,7 +4,10 @@ use ruff_python_ast::{CmpOp, Expr};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
 use tocsin_python::facts::string_literal;
 
-use crate::secret::{is_secret_expr, qualified};
+use crate::names::Secrecy;
+
+use crate::names::is_identifier_like;
+use crate::secret::{is_secret_expr, qualified, secrecy_of};
 use crate::syntax::{walk, Scope, SyntaxRule};
 use crate::Context;
 
@@ -72,7 +75,12 @@ fn is_harmless_operand(expr: &Expr) -> bool {
         | Expr::BooleanLiteral(_)
         | Expr::NumberLiteral(_)
         | Expr::EllipsisLiteral(_) => true,
-        Expr::StringLiteral(s) => s.value.to_str().is_empty(),
+        // A secret is never equal to a keyword like "as" or "Bearer": such
+        // comparisons inspect structure, not secrets.
+        Expr::StringLiteral(s) => {
+            let text = s.value.to_str();
+            text.chars().count() < 8 || is_identifier_like(text)
+        }
         Expr::BytesLiteral(b) => b.value.iter().all(|part| part.as_slice().is_empty()),
         Expr::Call(call) => {
             matches!(&*call.func, Expr::Name(n) if matches!(n.id.as_str(), "len" | "type" | "bool" | "isinstance"))
@@ -129,6 +137,15 @@ impl<'a> Key001<'_, 'a> {
         }
     }
 
+    /// Strongly named secrets (`api_key`, `SECRET`) count on their own; weakly named
+    /// ones (`token`, `signature`) only against another secret.
+    fn compares_secrets(&self, scope: &Scope<'a>, left: &'a Expr, right: &'a Expr) -> bool {
+        let index = self.ctx.index;
+        let l = secrecy_of(index, scope, left);
+        let r = secrecy_of(index, scope, right);
+        l == Secrecy::Strong || r == Secrecy::Strong || (l == Secrecy::Weak && r == Secrecy::Weak)
+    }
+
     fn report(&mut self, scope: &Scope<'a>, expr: &Expr, what: &str) {
         let loc = self.ctx.index.loc(scope.module, expr);
         let text: String = self.ctx.text(loc).chars().take(80).collect();
@@ -157,11 +174,10 @@ impl<'a> SyntaxRule<'a> for Key001<'_, 'a> {
                         CmpOp::Eq | CmpOp::NotEq => {
                             !is_harmless_operand(left)
                                 && !is_harmless_operand(right)
-                                && (is_secret_expr(index, scope, left, 0)
-                                    || is_secret_expr(index, scope, right, 0))
+                                && self.compares_secrets(scope, left, right)
                         }
                         CmpOp::In | CmpOp::NotIn => {
-                            is_secret_expr(index, scope, left, 0)
+                            secrecy_of(index, scope, left) == Secrecy::Strong
                                 && self.is_linear_container(scope, right, 0)
                         }
                         _ => false,
@@ -196,8 +212,10 @@ impl<'a> SyntaxRule<'a> for Key001<'_, 'a> {
                 {
                     return;
                 }
-                if is_secret_expr(index, scope, &attr.value, 0)
-                    || is_secret_expr(index, scope, arg, 0)
+                // The secret must be the argument: `name.startswith(PREFIX)` on a
+                // secret only inspects a known, public prefix.
+                if secrecy_of(index, scope, arg) != Secrecy::None
+                    && is_secret_expr(index, scope, &attr.value, 0)
                 {
                     self.report(scope, expr, "by prefix");
                 }

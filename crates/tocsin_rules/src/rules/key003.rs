@@ -4,7 +4,10 @@ use ruff_python_ast::{Expr, Stmt};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
 use tocsin_python::facts::{dotted, string_literal};
 
-use crate::names::{is_reference_literal, is_secret_name, looks_like_key_literal, words};
+use crate::names::{
+    is_identifier_like, is_key_container_name, is_reference_literal, is_secret_name, looks_like_key_literal, secrecy,
+    Secrecy,
+};
 use crate::secret::qualified;
 use crate::syntax::{walk, Scope, SyntaxRule};
 use crate::Context;
@@ -94,19 +97,20 @@ impl<'a> Key003<'_, 'a> {
             return true;
         }
         if self.is_test {
-            // Real keys are long and random; short literals in tests are fixtures.
-            if value.chars().count() < 12 {
-                return true;
-            }
-            let lower = value.to_ascii_lowercase();
-            return self
-                .ctx
-                .settings
-                .placeholders
-                .iter()
-                .any(|p| lower.contains(&p.to_ascii_lowercase()));
+            // Tests are full of fixture credentials; only a literal that looks like a
+            // real key (long, letters and digits) and is no placeholder counts there.
+            return !looks_like_key_literal(value) || self.is_placeholder(value);
         }
         false
+    }
+
+    fn is_placeholder(&self, text: &str) -> bool {
+        let lower = text.to_ascii_lowercase();
+        self.ctx
+            .settings
+            .placeholders
+            .iter()
+            .any(|p| lower.contains(&p.to_ascii_lowercase()))
     }
 
     fn report(&mut self, scope: &Scope<'a>, literal: &Expr, what: String) {
@@ -116,7 +120,11 @@ impl<'a> Key003<'_, 'a> {
     }
 
     fn check_value(&mut self, scope: &Scope<'a>, name: &str, value: &'a Expr) {
-        if !is_secret_name(name, false) {
+        if self.is_test && self.is_placeholder(name) {
+            return;
+        }
+        let strength = secrecy(name, false);
+        if strength == Secrecy::None {
             return;
         }
         let Some(text) = literal_text(value) else {
@@ -125,18 +133,17 @@ impl<'a> Key003<'_, 'a> {
         if self.is_allowed(&text) {
             return;
         }
+        // `token = "is"`, `RESET_TOKEN = "_password_reset_token"`: a weakly named value
+        // must look like a key to count.
+        if strength == Secrecy::Weak && (!looks_like_key_literal(&text) || is_identifier_like(&text)) {
+            return;
+        }
         self.report(scope, value, format!("`{name}` is a hard-coded secret"));
     }
 
     /// `API_KEYS = {"k-8f2a91c3": ...}`, `VALID_TOKENS = ["..."]`: a container of keys.
     fn check_key_container(&mut self, scope: &Scope<'a>, name: &str, value: &'a Expr) {
-        let named_for_keys = words(name).iter().any(|w| {
-            matches!(
-                w.as_str(),
-                "key" | "keys" | "apikeys" | "token" | "tokens" | "secrets" | "credentials"
-            )
-        });
-        if !named_for_keys {
+        if !is_key_container_name(name) {
             return;
         }
         let literals: Vec<&Expr> = match value {
