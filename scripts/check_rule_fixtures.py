@@ -4,7 +4,9 @@
 Checks that every fixture compiles as Python 3.11, that each `<style>_bad` has a
 `<style>_good` twin (file or package), that bad fixtures carry at least one
 `# expect: CODE` comment and only for their own rule directory's CODE, and that
-good fixtures (and everything under a tests/ directory) carry none.
+good fixtures (and everything under a tests/ directory) carry none. The precision
+corpus (tests/fixtures/precision/, code that must stay silent) must compile and carry
+no expect comments either.
 Prints "N passed, N failed" last; exit status 1 on any failure.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "tests" / "fixtures" / "rules"
+PRECISION = ROOT / "tests" / "fixtures" / "precision"
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z]+[0-9]+)\s*$")
 ANY_EXPECT = re.compile(r"#\s*expect\b")
 
@@ -76,6 +79,15 @@ def main() -> int:
                 check(True, "")
             except SyntaxError as err:
                 check(False, f"{f.relative_to(RULES)}: {err}")
+
+    for f in sorted(PRECISION.rglob("*.py")) if PRECISION.is_dir() else []:
+        rel = f.relative_to(PRECISION.parent)
+        check(not expects(f), f"{rel}: precision fixture must have no expect comments")
+        try:
+            compile(f.read_text(), str(f), "exec")
+            check(True, "")
+        except SyntaxError as err:
+            check(False, f"{rel}: {err}")
 
     total = sum(len(expects(f)) for f in RULES.rglob("*_bad*/**/*.py")) + sum(
         len(expects(f)) for f in RULES.glob("*/*_bad.py")

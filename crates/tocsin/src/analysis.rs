@@ -16,8 +16,6 @@ pub struct Loaded {
     pub project: Project,
     pub errors: Vec<InputError>,
     pub config: FileConfig,
-    /// How many inputs were named or found (files analysed + files in error).
-    pub inputs: usize,
 }
 
 pub fn load(input: &InputArgs) -> Result<Loaded> {
@@ -27,7 +25,6 @@ pub fn load(input: &InputArgs) -> Result<Loaded> {
     let exclude: GlobSet = discovery::build_globset(&excludes)?;
     let paths: Vec<PathBuf> = input.paths.clone();
     let (files, mut errors) = discovery::discover(&paths, &exclude);
-    let found = files.len();
     let (sources, load_errors) = discovery::load(files);
     errors.extend(load_errors);
     for source in &sources {
@@ -51,11 +48,9 @@ pub fn load(input: &InputArgs) -> Result<Loaded> {
             });
         }
     }
-    let inputs = found + errors.iter().filter(|e| e.code == "E002").count();
     Ok(Loaded {
         project: Project::new(sources),
         errors,
         config,
-        inputs,
     })
 }

@@ -18,7 +18,15 @@ use crate::suppress;
 use crate::ExitStatus;
 
 pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
+    let timings = std::env::var_os("TOCSIN_TIMINGS").is_some();
+    let started = std::time::Instant::now();
+    let phase = |name: &str| {
+        if timings {
+            eprintln!("{name}: {:?}", started.elapsed());
+        }
+    };
     let loaded = analysis::load(&args.input)?;
+    phase("load");
     let config = &loaded.config;
     let known: Vec<&str> = tocsin_rules::all_rule_meta()
         .iter()
@@ -63,7 +71,9 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         .collect();
 
     let index = Index::build(project);
+    phase("index");
     let model = AppModel::build(project, &index);
+    phase("model");
     let ctx = Context {
         project,
         index: &index,
@@ -71,6 +81,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         settings: &settings,
     };
     let findings = tocsin_rules::check_all(&ctx, &enabled);
+    phase("rules");
     let findings = per_file_ignores(findings, &config.per_file_ignores)?;
     let (mut findings, unused) = suppress::apply(findings, project.files(), enabled("SUP001"));
     findings.extend(unused);
@@ -117,22 +128,26 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         .context("writing the report")?;
     output.writer().flush().context("writing the report")?;
     output.commit()?;
+    phase("render");
 
     let analysed = project
         .files()
         .iter()
         .filter(|f| f.syntax_error.is_none())
         .count();
-    if analysed == 0 && loaded.inputs > 0 && !errors.is_empty() {
-        return Ok(ExitStatus::Error);
-    }
-    if analysed == 0 && loaded.inputs == 0 && !errors.is_empty() {
-        return Ok(ExitStatus::Error);
-    }
-    if !findings.is_empty() && !args.exit_zero {
-        return Ok(ExitStatus::Findings);
-    }
-    Ok(ExitStatus::Clean)
+    let status = if analysed == 0 && !errors.is_empty() {
+        ExitStatus::Error
+    } else if !findings.is_empty() && !args.exit_zero {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Clean
+    };
+    // The process ends right after this: freeing every syntax tree one node at a time
+    // would cost more than the rules took.
+    std::mem::forget(model);
+    std::mem::forget(index);
+    std::mem::forget(loaded);
+    Ok(status)
 }
 
 fn per_file_ignores(

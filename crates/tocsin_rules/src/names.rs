@@ -193,7 +193,10 @@ pub fn looks_like_key_literal(value: &str) -> bool {
 
 /// `default_related_name`, `set-password`, `COLLATE`: words, not secrets.
 pub fn is_identifier_like(value: &str) -> bool {
-    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphabetic() || c == '_' || c == '-' || c == '.')
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '_' || c == '-' || c == '.')
 }
 
 /// How strongly a name says "secret". Weak names (`token`, `signature`) are also used
@@ -213,8 +216,19 @@ pub fn secrecy(name: &str, bare_key: bool) -> Secrecy {
     let weak = words.iter().all(|w| {
         !matches!(
             w.as_str(),
-            "secret" | "secrets" | "apikey" | "apikeys" | "hmac" | "password" | "passwd" | "jwt" | "bearer" | "key" | "keys"
-                | "credential" | "credentials"
+            "secret"
+                | "secrets"
+                | "apikey"
+                | "apikeys"
+                | "hmac"
+                | "password"
+                | "passwd"
+                | "jwt"
+                | "bearer"
+                | "key"
+                | "keys"
+                | "credential"
+                | "credentials"
         )
     });
     if weak {
@@ -226,7 +240,9 @@ pub fn secrecy(name: &str, bare_key: bool) -> Secrecy {
 
 /// Is the name about a password (a different flaw from key comparison)?
 pub fn is_password_name(name: &str) -> bool {
-    words(name).iter().any(|w| matches!(w.as_str(), "password" | "passwd" | "pwd"))
+    words(name)
+        .iter()
+        .any(|w| matches!(w.as_str(), "password" | "passwd" | "pwd"))
 }
 
 /// Names of containers of keys: `API_KEYS`, `key_permissions`, `VALID_TOKENS`.

@@ -2,12 +2,17 @@
 
 use tocsin_diagnostics::{Finding, RuleMeta};
 
+use rayon::prelude::*;
+use tocsin_python::project::ModuleId;
+
 use crate::rules;
 use crate::Context;
 
+/// A rule checks one module at a time (and may consult the whole model through the
+/// context); modules are checked in parallel.
 pub struct RuleEntry {
     pub meta: &'static RuleMeta,
-    pub check: fn(&Context<'_>, &mut Vec<Finding>),
+    pub check: fn(&Context<'_>, ModuleId, &mut Vec<Finding>),
 }
 
 pub static RULES: &[RuleEntry] = &[
@@ -52,12 +57,17 @@ pub fn all_rule_meta() -> Vec<&'static RuleMeta> {
 }
 
 /// Runs every rule `enabled` says yes to.
-pub fn check_all(ctx: &Context<'_>, enabled: &dyn Fn(&str) -> bool) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for rule in RULES {
-        if enabled(rule.meta.code) {
-            (rule.check)(ctx, &mut out);
-        }
-    }
-    out
+pub fn check_all(ctx: &Context<'_>, enabled: &(dyn Fn(&str) -> bool + Sync)) -> Vec<Finding> {
+    let rules: Vec<&RuleEntry> = RULES.iter().filter(|r| enabled(r.meta.code)).collect();
+    let modules: Vec<ModuleId> = ctx.project.modules().map(|(id, _)| id).collect();
+    modules
+        .par_iter()
+        .flat_map_iter(|&module| {
+            let mut out = Vec::new();
+            for rule in &rules {
+                (rule.check)(ctx, module, &mut out);
+            }
+            out
+        })
+        .collect()
 }

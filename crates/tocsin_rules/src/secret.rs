@@ -68,7 +68,7 @@ pub fn is_secret_expr(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: 
             if is_secret_name(id, false) {
                 return true;
             }
-            match scope.value_of(id) {
+            match value_of_name(index, scope, id) {
                 Some(value) if !std::ptr::eq(value, expr) => {
                     is_secret_expr(index, scope, value, depth + 1)
                 }
@@ -146,8 +146,10 @@ fn secrecy_depth(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: usize
     match expr {
         Expr::Name(name) => {
             let by_name = named(name.id.as_str());
-            let by_value = match scope.value_of(name.id.as_str()) {
-                Some(value) if !std::ptr::eq(value, expr) => secrecy_depth(index, scope, value, depth + 1),
+            let by_value = match value_of_name(index, scope, name.id.as_str()) {
+                Some(value) if !std::ptr::eq(value, expr) => {
+                    secrecy_depth(index, scope, value, depth + 1)
+                }
                 _ => Secrecy::None,
             };
             by_name.max(by_value)
@@ -172,7 +174,12 @@ fn secrecy_depth(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: usize
                 return Secrecy::Strong;
             }
             match &*call.func {
-                Expr::Attribute(attr) if matches!(attr.attr.as_str(), "hexdigest" | "digest" | "get" | "getenv") => {
+                Expr::Attribute(attr)
+                    if matches!(
+                        attr.attr.as_str(),
+                        "hexdigest" | "digest" | "get" | "getenv"
+                    ) =>
+                {
                     Secrecy::Strong
                 }
                 Expr::Attribute(attr) => secrecy_depth(index, scope, &attr.value, depth + 1),
@@ -180,5 +187,21 @@ fn secrecy_depth(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: usize
             }
         }
         _ => Secrecy::None,
+    }
+}
+
+/// The value a name was last assigned: in the enclosing function, else at module
+/// level (in this module or the one it was imported from).
+pub fn value_of_name<'a>(index: &Index<'a>, scope: &Scope<'a>, name: &str) -> Option<&'a Expr> {
+    if let Some(value) = scope.value_of(name) {
+        return Some(value);
+    }
+    match index.resolve_name(scope.module, name)? {
+        tocsin_python::index::Resolved::Project(tocsin_python::index::Binding::Variable(
+            _,
+            _,
+            value,
+        )) => Some(value),
+        _ => None,
     }
 }

@@ -50,6 +50,15 @@ fn collect_assigns<'a>(body: &'a [Stmt], out: &mut Locals<'a>, depth: usize) {
                         Expr::Name(n) => {
                             out.0.insert(n.id.as_str(), &a.value);
                         }
+                        // `scheme, _, token = header.partition(" ")`: each name
+                        // holds a part of the value.
+                        Expr::Tuple(t) => {
+                            for elt in &t.elts {
+                                if let Expr::Name(n) = elt {
+                                    out.0.insert(n.id.as_str(), &a.value);
+                                }
+                            }
+                        }
                         Expr::Subscript(sub) => {
                             if let (Expr::Name(n), Expr::StringLiteral(field)) =
                                 (&*sub.value, &*sub.slice)

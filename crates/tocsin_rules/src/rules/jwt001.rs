@@ -2,11 +2,12 @@
 
 use ruff_python_ast::{self as ast, Expr};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
-use tocsin_python::facts::string_literal;
+use tocsin_python::facts::{last_name, string_literal};
 
 use crate::secret::qualified;
 use crate::syntax::{walk, Scope, SyntaxRule};
 use crate::Context;
+use tocsin_python::project::ModuleId;
 
 pub static META: RuleMeta = RuleMeta {
     code: "JWT001",
@@ -44,10 +45,11 @@ user_id = claims["sub"]
 
 const FIX: &str = "Verify the signature: jwt.decode(token, key, algorithms=[\"HS256\"]) with the algorithm the issuer uses.";
 
-pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (module, info) in ctx.project.modules() {
+pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
+    let info = ctx.project.module(module);
+    {
         let Some(ast) = ctx.project.file(info.file).module() else {
-            continue;
+            return;
         };
         let mut rule = Jwt001 {
             ctx,
@@ -124,6 +126,10 @@ impl<'a> SyntaxRule<'a> for Jwt001<'_, 'a> {
     fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
         match expr {
             Expr::Call(call) => {
+                // Cheap name filter before resolving the callee.
+                if !matches!(last_name(&call.func), Some("decode" | "decode_complete")) {
+                    return;
+                }
                 let Some(q) = qualified(self.ctx.index, scope, &call.func) else {
                     return;
                 };

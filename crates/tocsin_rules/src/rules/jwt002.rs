@@ -2,12 +2,13 @@
 
 use ruff_python_ast::{self as ast, Expr, Operator, Stmt};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
-use tocsin_python::facts::string_literal;
+use tocsin_python::facts::{last_name, string_literal};
 
 use super::jwt001::{is_jwt_decode, keyword, option_is_false};
 use crate::secret::qualified;
 use crate::syntax::{walk, Scope, SyntaxRule};
 use crate::Context;
+use tocsin_python::project::ModuleId;
 
 pub static META: RuleMeta = RuleMeta {
     code: "JWT002",
@@ -50,10 +51,11 @@ token = jwt.encode(
 
 const FIX: &str = "Give every token an `exp` a few minutes ahead and verify it on decode.";
 
-pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (module, info) in ctx.project.modules() {
+pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
+    let info = ctx.project.module(module);
+    {
         let Some(ast) = ctx.project.file(info.file).module() else {
-            continue;
+            return;
         };
         let mut rule = Jwt002 {
             ctx,
@@ -209,6 +211,11 @@ impl<'a> Jwt002<'_, 'a> {
 impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
     fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
         let Expr::Call(call) = expr else { return };
+        match last_name(&call.func) {
+            Some("encode" | "decode" | "decode_complete") => {}
+            Some(name) if name.starts_with("create_") => {}
+            _ => return,
+        }
         let Some(q) = qualified(self.ctx.index, scope, &call.func) else {
             return;
         };

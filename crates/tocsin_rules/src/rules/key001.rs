@@ -10,6 +10,7 @@ use crate::names::is_identifier_like;
 use crate::secret::{is_secret_expr, qualified, secrecy_of};
 use crate::syntax::{walk, Scope, SyntaxRule};
 use crate::Context;
+use tocsin_python::project::ModuleId;
 
 pub static META: RuleMeta = RuleMeta {
     code: "KEY001",
@@ -49,10 +50,11 @@ if not hmac.compare_digest(api_key.encode(), os.environ["API_KEY"].encode()):
 const FIX: &str =
     "Compare with hmac.compare_digest(a, b), which takes the same time whatever the input.";
 
-pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (module, info) in ctx.project.modules() {
+pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
+    let info = ctx.project.module(module);
+    {
         let Some(ast) = ctx.project.file(info.file).module() else {
-            continue;
+            return;
         };
         let mut rule = Key001 {
             ctx,

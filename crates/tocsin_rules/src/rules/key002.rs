@@ -6,6 +6,7 @@ use tocsin_diagnostics::{Finding, RuleMeta, Severity};
 use crate::secret::credential_read;
 use crate::syntax::{walk, Scope, SyntaxRule};
 use crate::Context;
+use tocsin_python::project::ModuleId;
 
 pub static META: RuleMeta = RuleMeta {
     code: "KEY002",
@@ -36,10 +37,11 @@ api_key = request.headers.get("X-API-Key")
 "#,
 };
 
-pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (module, info) in ctx.project.modules() {
+pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
+    let info = ctx.project.module(module);
+    {
         let Some(ast) = ctx.project.file(info.file).module() else {
-            continue;
+            return;
         };
         let mut rule = Key002 {
             ctx,

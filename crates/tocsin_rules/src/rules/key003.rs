@@ -2,15 +2,16 @@
 
 use ruff_python_ast::{Expr, Stmt};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
-use tocsin_python::facts::{dotted, string_literal};
+use tocsin_python::facts::{dotted, last_name, string_literal};
 
 use crate::names::{
-    is_identifier_like, is_key_container_name, is_reference_literal, is_secret_name, looks_like_key_literal, secrecy,
-    Secrecy,
+    is_identifier_like, is_key_container_name, is_reference_literal, is_secret_name,
+    looks_like_key_literal, secrecy, Secrecy,
 };
 use crate::secret::qualified;
 use crate::syntax::{walk, Scope, SyntaxRule};
 use crate::Context;
+use tocsin_python::project::ModuleId;
 
 pub static META: RuleMeta = RuleMeta {
     code: "KEY003",
@@ -50,10 +51,11 @@ API_KEYS = load_keys_from_vault()
 
 const FIX: &str = "Load the secret from the environment or a secrets manager at start-up, with no literal fallback.";
 
-pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (module, info) in ctx.project.modules() {
+pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
+    let info = ctx.project.module(module);
+    {
         let Some(ast) = ctx.project.file(info.file).module() else {
-            continue;
+            return;
         };
         let is_test = ctx.settings.test_files.contains(&info.file);
         let mut rule = Key003 {
@@ -135,7 +137,9 @@ impl<'a> Key003<'_, 'a> {
         }
         // `token = "is"`, `RESET_TOKEN = "_password_reset_token"`: a weakly named value
         // must look like a key to count.
-        if strength == Secrecy::Weak && (!looks_like_key_literal(&text) || is_identifier_like(&text)) {
+        if strength == Secrecy::Weak
+            && (!looks_like_key_literal(&text) || is_identifier_like(&text))
+        {
             return;
         }
         self.report(scope, value, format!("`{name}` is a hard-coded secret"));
@@ -195,7 +199,27 @@ impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
     fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
         match expr {
             Expr::Call(call) => {
-                let q = qualified(self.ctx.index, scope, &call.func).unwrap_or_default();
+                let resolvable = matches!(
+                    last_name(&call.func),
+                    Some(
+                        "encode"
+                            | "decode"
+                            | "new"
+                            | "HMAC"
+                            | "get"
+                            | "getenv"
+                            | "setdefault"
+                            | "URLSafeTimedSerializer"
+                            | "URLSafeSerializer"
+                            | "TimedSerializer"
+                            | "Serializer"
+                    )
+                );
+                let q = if resolvable {
+                    qualified(self.ctx.index, scope, &call.func).unwrap_or_default()
+                } else {
+                    String::new()
+                };
                 let positional_key = match q.as_str() {
                     "jwt.encode" | "jwt.decode" | "jose.jwt.encode" | "jose.jwt.decode" => Some(1),
                     "hmac.new"
