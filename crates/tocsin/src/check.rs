@@ -59,6 +59,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     if let Some(placeholders) = &config.placeholders {
         settings.placeholders = placeholders.clone();
     }
+    settings.public_routes = config.public_routes.clone();
     if let Some(max) = config.max_token_lifetime {
         settings.max_token_lifetime_seconds = max;
     }

@@ -24,6 +24,10 @@ pub struct FileConfig {
     /// KEY003 placeholder words allowed in test files.
     #[serde(default)]
     pub placeholders: Option<Vec<String>>,
+    /// Routes public by design (globs on the URL rule, optionally with a method):
+    /// BOLA001 does not report them.
+    #[serde(default)]
+    pub public_routes: Vec<String>,
     /// JWT002 bound on token lifetime, in seconds.
     #[serde(default)]
     pub max_token_lifetime: Option<u64>,

@@ -101,6 +101,8 @@ fn describe_reads(check: &tocsin_python::facts::Check) -> Vec<String> {
             Origin::Principal(p) => Some(p.to_string()),
             Origin::Shared(s) => Some(format!("state {}", s.name)),
             Origin::Db(m) => Some(format!("db {m}")),
+            Origin::DbField(m, f) => Some(format!("db {m}.{f}")),
+            Origin::Cache(c) => Some(format!("cache {c}")),
             Origin::Param(_) => None,
         })
         .collect()

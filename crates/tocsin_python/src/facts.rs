@@ -111,6 +111,10 @@ pub enum Origin {
     Param(usize),
     /// A row or value loaded through the database layer.
     Db(String),
+    /// A field of a row of the model: `(model, field)`.
+    DbField(String, String),
+    /// A value read from a cache or key-value store client.
+    Cache(String),
 }
 
 /// A small set of origins, kept sorted and unique.
@@ -176,6 +180,62 @@ pub struct Check {
     pub refusal: Refusal,
     /// Name of the helper that performs it, when it is a call to one.
     pub via: Option<String>,
+    /// Events recorded while evaluating the condition have sequence numbers in
+    /// `seq_start..seq`; the check itself completes at `seq`.
+    pub seq_start: u32,
+    pub seq: u32,
+    /// The `with <lock>:` block it runs in, if any (an id unique within the facts).
+    pub lock: Option<u32>,
+}
+
+/// Any condition (`if`/`while` test), refusing or not: the "check" of a
+/// read-check-write sequence.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub loc: Loc,
+    pub reads: Origins,
+    pub seq: u32,
+    pub lock: Option<u32>,
+}
+
+/// `obj.attr = ...` / `obj.attr -= ...` on an object loaded from the database.
+#[derive(Debug, Clone)]
+pub struct FieldWrite {
+    pub loc: Loc,
+    pub model: String,
+    pub field: String,
+    /// Origins of the assigned value.
+    pub value: Origins,
+    pub augmented: bool,
+    pub seq: u32,
+    pub lock: Option<u32>,
+}
+
+/// `cache.get(k)` / `cache.set(k, v)` on a cache or key-value client.
+#[derive(Debug, Clone)]
+pub struct CacheWrite {
+    pub loc: Loc,
+    pub cache: String,
+    pub value: Origins,
+    pub seq: u32,
+    pub lock: Option<u32>,
+}
+
+/// `session["k"] = v`.
+#[derive(Debug, Clone)]
+pub struct SessionWrite {
+    pub loc: Loc,
+    pub key: Option<String>,
+    pub seq: u32,
+}
+
+/// A read of a request field.
+#[derive(Debug, Clone)]
+pub struct RequestRead {
+    pub source: RequestSource,
+    pub field: Option<String>,
+    pub loc: Loc,
+    pub seq: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,6 +262,10 @@ pub struct Access {
     pub args: Origins,
     /// Filter/keyword fields that carry a principal value (`owner_id=current_user.id`).
     pub principal_scoped: bool,
+    pub seq: u32,
+    pub lock: Option<u32>,
+    /// For helper calls: origins of what the helper returns (the loaded object).
+    pub result: Origins,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -218,6 +282,10 @@ pub struct Write {
     pub state: StateRef,
     pub loc: Loc,
     pub kind: WriteKind,
+    /// Origins of the written value (for read-modify-write detection).
+    pub value: Origins,
+    pub seq: u32,
+    pub lock: Option<u32>,
 }
 
 /// Everything the analysis learnt about one function.
@@ -226,9 +294,18 @@ pub struct Facts {
     pub checks: Vec<Check>,
     pub accesses: Vec<Access>,
     pub principals: Vec<(Principal, Loc)>,
-    pub request_reads: Vec<(RequestSource, Option<String>, Loc)>,
+    pub request_reads: Vec<RequestRead>,
     pub shared_reads: Vec<(StateRef, Loc)>,
     pub writes: Vec<Write>,
+    pub conditions: Vec<Condition>,
+    pub field_writes: Vec<FieldWrite>,
+    pub cache_writes: Vec<CacheWrite>,
+    pub session_writes: Vec<SessionWrite>,
+    /// Models loaded with `with_for_update()` (row-locked) in this function.
+    pub locked_models: Vec<String>,
+    /// Sequence numbers and lock ids handed out so far.
+    pub seq_count: u32,
+    pub lock_count: u32,
     /// `g.<name>` attributes it sets.
     pub sets_g: Vec<String>,
     /// Origins of returned values (`Param(i)` for summaries).
@@ -238,7 +315,18 @@ pub struct Facts {
 }
 
 impl Facts {
-    fn merge_callee(&mut self, callee: &Facts, call_loc: Loc, name: &str, args: &[Origins]) {
+    /// Applies a callee's summary at a call site: its checks, accesses, reads and
+    /// writes happen there, in the callee's order, with parameters replaced by the
+    /// call's arguments. A callee's own `with lock:` blocks keep their identity; the
+    /// rest inherits the caller's lock.
+    fn merge_callee(
+        &mut self,
+        callee: &Facts,
+        call_loc: Loc,
+        name: &str,
+        args: &[Origins],
+        caller_lock: Option<u32>,
+    ) {
         let map = |origins: &Origins| -> Origins {
             let mut out = Origins::default();
             for origin in origins.iter() {
@@ -253,6 +341,10 @@ impl Facts {
             }
             out
         };
+        let seq_base = self.seq_count;
+        let lock_base = self.lock_count;
+        let seq = |s: u32| seq_base + s;
+        let lock = |l: Option<u32>| l.map(|l| lock_base + l).or(caller_lock);
         for access in &callee.accesses {
             self.accesses.push(Access {
                 loc: call_loc,
@@ -261,6 +353,9 @@ impl Facts {
                 },
                 args: map(&access.args),
                 principal_scoped: access.principal_scoped,
+                seq: seq(access.seq),
+                lock: lock(access.lock),
+                result: map(&callee.returns),
             });
         }
         for check in &callee.checks {
@@ -269,6 +364,17 @@ impl Facts {
                 reads: map(&check.reads),
                 refusal: Refusal::Helper,
                 via: Some(name.to_string()),
+                seq_start: seq(check.seq_start),
+                seq: seq(check.seq),
+                lock: lock(check.lock),
+            });
+        }
+        for condition in &callee.conditions {
+            self.conditions.push(Condition {
+                loc: call_loc,
+                reads: map(&condition.reads),
+                seq: seq(condition.seq),
+                lock: lock(condition.lock),
             });
         }
         for (principal, _) in &callee.principals {
@@ -282,12 +388,49 @@ impl Facts {
                 state: write.state.clone(),
                 loc: call_loc,
                 kind: write.kind,
+                value: map(&write.value),
+                seq: seq(write.seq),
+                lock: lock(write.lock),
             });
         }
+        for write in &callee.field_writes {
+            self.field_writes.push(FieldWrite {
+                loc: call_loc,
+                value: map(&write.value),
+                seq: seq(write.seq),
+                lock: lock(write.lock),
+                ..write.clone()
+            });
+        }
+        for write in &callee.cache_writes {
+            self.cache_writes.push(CacheWrite {
+                loc: call_loc,
+                value: map(&write.value),
+                seq: seq(write.seq),
+                lock: lock(write.lock),
+                cache: write.cache.clone(),
+            });
+        }
+        for write in &callee.session_writes {
+            self.session_writes.push(SessionWrite {
+                loc: call_loc,
+                key: write.key.clone(),
+                seq: seq(write.seq),
+            });
+        }
+        for read in &callee.request_reads {
+            self.request_reads.push(RequestRead {
+                seq: seq(read.seq),
+                ..read.clone()
+            });
+        }
+        self.locked_models.extend(callee.locked_models.iter().cloned());
         self.sets_g.extend(callee.sets_g.iter().cloned());
         if callee.refuses {
             self.refuses = true;
         }
+        self.seq_count += callee.seq_count + 1;
+        self.lock_count += callee.lock_count + 1;
     }
 }
 
@@ -332,6 +475,8 @@ impl<'a, 'i> Analyzer<'a, 'i> {
             globals: Vec::new(),
             facts: Facts::default(),
             depth: 0,
+            locks: Vec::new(),
+            augmented: false,
         };
         let params = function
             .parameters
@@ -390,6 +535,10 @@ struct Walker<'w, 'a, 'i> {
     globals: Vec<String>,
     facts: Facts,
     depth: usize,
+    /// Ids of the `with <lock>:` blocks we are in, innermost last.
+    locks: Vec<u32>,
+    /// Whether the assignment being recorded is augmented (`+=`).
+    augmented: bool,
 }
 
 /// HTTP statuses that mean "you may not" (or "no such object for you").
@@ -518,6 +667,70 @@ impl<'a> Walker<'_, 'a, '_> {
         self.analyzer.index.loc(self.module, node)
     }
 
+    fn condition(&mut self, test: &Expr, reads: &Origins) {
+        let loc = self.loc(test);
+        let (seq, lock) = self.at();
+        self.facts.conditions.push(Condition {
+            loc,
+            reads: reads.clone(),
+            seq,
+            lock,
+        });
+    }
+
+    /// The next sequence number and the current lock.
+    fn at(&mut self) -> (u32, Option<u32>) {
+        let seq = self.facts.seq_count;
+        self.facts.seq_count += 1;
+        (seq, self.locks.last().copied())
+    }
+
+    fn push_write(&mut self, state: StateRef, loc: Loc, kind: WriteKind, value: Origins) {
+        let (seq, lock) = self.at();
+        self.facts.writes.push(Write {
+            state,
+            loc,
+            kind,
+            value,
+            seq,
+            lock,
+        });
+    }
+
+    fn push_access(&mut self, loc: Loc, kind: AccessKind, args: Origins, principal_scoped: bool) {
+        let (seq, lock) = self.at();
+        self.facts.accesses.push(Access {
+            loc,
+            kind,
+            args,
+            principal_scoped,
+            seq,
+            lock,
+            result: Origins::default(),
+        });
+    }
+
+    /// Is this `with` item a lock? A name or attribute that says so (`lock`,
+    /// `self._lock`) or a module variable holding a `threading` lock.
+    fn is_lock(&self, expr: &Expr) -> bool {
+        let named = last_name(expr).is_some_and(|n| {
+            let lower = n.to_ascii_lowercase();
+            lower.contains("lock") || lower.contains("mutex")
+        });
+        if named {
+            return true;
+        }
+        let Expr::Name(name) = expr else { return false };
+        match self.analyzer.index.resolve_name(self.module, name.id.as_str()) {
+            Some(Resolved::Project(Binding::Variable(m, _, Expr::Call(call)))) => self
+                .analyzer
+                .index
+                .qualified(m, &call.func)
+                .is_some_and(|q| q.starts_with("threading.") || q.starts_with("multiprocessing.")),
+            _ => false,
+        }
+    }
+
     fn qualified(&self, expr: &Expr) -> Option<String> {
         // A local binding shadows any module-level or imported name.
         if let Some(root) = root_name(expr) {
@@ -570,30 +783,27 @@ impl<'a> Walker<'_, 'a, '_> {
                 }
             }
             Stmt::AugAssign(assign) => {
-                let origins = self.expr(&assign.value);
+                // `x += v` reads x: the written value derives from the old one.
+                let mut origins = self.expr(&assign.value);
+                let old = self.expr(&assign.target);
+                origins.extend(&old);
+                self.augmented = true;
                 if let Expr::Name(name) = &*assign.target {
                     if self.globals.iter().any(|g| g == name.id.as_str()) {
                         if let Some(state) = self.shared_state(name.id.as_str()) {
                             let loc = self.loc(stmt);
-                            self.facts.writes.push(Write {
-                                state,
-                                loc,
-                                kind: WriteKind::Rebind,
-                            });
+                            self.push_write(state, loc, WriteKind::Rebind, Origins::default());
                         }
                     }
                 }
                 self.assign_target(&assign.target, &origins);
+                self.augmented = false;
             }
             Stmt::Delete(delete) => {
                 for target in &delete.targets {
                     if let Some(state) = self.container_of_target(target) {
                         let loc = self.loc(target);
-                        self.facts.writes.push(Write {
-                            state,
-                            loc,
-                            kind: WriteKind::Delete,
-                        });
+                        self.push_write(state, loc, WriteKind::Delete, Origins::default());
                     }
                     if let Expr::Subscript(sub) = target {
                         self.expr(&sub.slice);
@@ -617,12 +827,15 @@ impl<'a> Walker<'_, 'a, '_> {
                 }
             }
             Stmt::If(if_stmt) => {
+                let seq_start = self.facts.seq_count;
                 let reads = self.expr(&if_stmt.test);
+                self.condition(&if_stmt.test, &reads);
                 let mut refusal = self.refusal_in(&if_stmt.body);
                 let mut tests: Vec<Origins> = vec![reads];
                 for clause in &if_stmt.elif_else_clauses {
                     if let Some(test) = &clause.test {
                         let origins = self.expr(test);
+                        self.condition(test, &origins);
                         tests.push(origins);
                     }
                     if refusal.is_none() {
@@ -635,11 +848,15 @@ impl<'a> Walker<'_, 'a, '_> {
                         all.extend(t);
                     }
                     let loc = self.loc(&*if_stmt.test);
+                    let (seq, lock) = self.at();
                     self.facts.checks.push(Check {
                         loc,
                         reads: all,
                         refusal,
                         via: None,
+                        seq_start,
+                        seq,
+                        lock,
                     });
                     self.facts.refuses = true;
                 }
@@ -666,21 +883,34 @@ impl<'a> Walker<'_, 'a, '_> {
                 self.body(&for_stmt.orelse);
             }
             Stmt::While(while_stmt) => {
-                self.expr(&while_stmt.test);
+                let reads = self.expr(&while_stmt.test);
+                self.condition(&while_stmt.test, &reads);
                 self.body(&while_stmt.body);
                 self.body(&while_stmt.orelse);
             }
             Stmt::With(with) => {
+                let mut locked = false;
                 for item in &with.items {
                     let origins = self.expr(&item.context_expr);
                     if let Some(vars) = &item.optional_vars {
                         self.assign_target(vars, &origins);
                     }
+                    if self.is_lock(&item.context_expr) {
+                        locked = true;
+                    }
                 }
-                self.body(&with.body);
+                if locked {
+                    let id = self.facts.lock_count;
+                    self.facts.lock_count += 1;
+                    self.locks.push(id);
+                    self.body(&with.body);
+                    self.locks.pop();
+                } else {
+                    self.body(&with.body);
+                }
             }
             Stmt::Try(try_stmt) => {
-                let checks_before = self.facts.checks.len();
+                let seq_start = self.facts.seq_count;
                 let reads_before = self.facts.principals.len();
                 let start_env = self.env.clone();
                 self.body(&try_stmt.body);
@@ -699,13 +929,16 @@ impl<'a> Walker<'_, 'a, '_> {
                     for (principal, _) in &self.facts.principals[reads_before..] {
                         reads.insert(Origin::Principal(principal.clone()));
                     }
-                    let _ = checks_before;
                     let loc = self.loc(stmt);
+                    let (seq, lock) = self.at();
                     self.facts.checks.push(Check {
                         loc,
                         reads,
                         refusal,
                         via: None,
+                        seq_start,
+                        seq,
+                        lock,
                     });
                     self.facts.refuses = true;
                 }
@@ -743,6 +976,14 @@ impl<'a> Walker<'_, 'a, '_> {
                 Expr::Subscript(_) => self.container_of_target(&attr.value),
                 _ => None,
             },
+            // `S.get(k, set()).discard(x)` mutates what S holds.
+            Expr::Call(call) => match &*call.func {
+                Expr::Attribute(attr) if matches!(attr.attr.as_str(), "get" | "setdefault") => match &*attr.value {
+                    Expr::Name(name) => self.shared_state(name.id.as_str()),
+                    other => self.container_of_target(other),
+                },
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -754,11 +995,7 @@ impl<'a> Walker<'_, 'a, '_> {
                 if self.globals.iter().any(|g| g == id) {
                     if let Some(state) = self.shared_state(id) {
                         let loc = self.loc(target);
-                        self.facts.writes.push(Write {
-                            state,
-                            loc,
-                            kind: WriteKind::Rebind,
-                        });
+                        self.push_write(state, loc, WriteKind::Rebind, Origins::default());
                     }
                     return;
                 }
@@ -778,10 +1015,15 @@ impl<'a> Walker<'_, 'a, '_> {
             Expr::Subscript(sub) => {
                 if let Some(state) = self.container_of_target(target) {
                     let loc = self.loc(target);
-                    self.facts.writes.push(Write {
-                        state,
+                    self.push_write(state, loc, WriteKind::Assign, origins.clone());
+                }
+                if self.qualified(&sub.value).as_deref() == Some("flask.session") {
+                    let loc = self.loc(target);
+                    let (seq, _) = self.at();
+                    self.facts.session_writes.push(SessionWrite {
                         loc,
-                        kind: WriteKind::Assign,
+                        key: string_literal(&sub.slice).map(str::to_string),
+                        seq,
                     });
                 }
                 self.expr(&sub.slice);
@@ -804,11 +1046,35 @@ impl<'a> Walker<'_, 'a, '_> {
                 }
                 if let Some(state) = self.container_of_target(target) {
                     let loc = self.loc(target);
-                    self.facts.writes.push(Write {
-                        state,
-                        loc,
-                        kind: WriteKind::Assign,
-                    });
+                    self.push_write(state, loc, WriteKind::Assign, origins.clone());
+                }
+                // obj.field = ... on a row loaded from the database.
+                if let Expr::Name(base) = &*attr.value {
+                    let models: Vec<String> = self
+                        .env
+                        .get(base.id.as_str())
+                        .map(|o| {
+                            o.iter()
+                                .filter_map(|o| match o {
+                                    Origin::Db(m) => Some(m.clone()),
+                                    _ => None,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for model in models {
+                        let loc = self.loc(target);
+                        let (seq, lock) = self.at();
+                        self.facts.field_writes.push(FieldWrite {
+                            loc,
+                            model,
+                            field: attr.attr.as_str().to_string(),
+                            value: origins.clone(),
+                            augmented: self.augmented,
+                            seq,
+                            lock,
+                        });
+                    }
                 }
             }
             _ => {}
@@ -951,7 +1217,18 @@ impl<'a> Walker<'_, 'a, '_> {
                         return Origins::default();
                     }
                 }
-                self.expr(&attr.value)
+                let mut origins = self.expr(&attr.value);
+                let fields: Vec<Origin> = origins
+                    .iter()
+                    .filter_map(|o| match o {
+                        Origin::Db(m) => Some(Origin::DbField(m.clone(), attr.attr.as_str().to_string())),
+                        _ => None,
+                    })
+                    .collect();
+                for field in fields {
+                    origins.insert(field);
+                }
+                origins
             }
             Expr::Subscript(sub) => {
                 let key = self.expr(&sub.slice);
@@ -962,14 +1239,9 @@ impl<'a> Walker<'_, 'a, '_> {
                 if let Some(state) = base.shared().next().cloned() {
                     if matches!(&*sub.value, Expr::Name(_)) {
                         let loc = self.loc(expr);
-                        self.facts.accesses.push(Access {
-                            loc,
-                            kind: AccessKind::Index {
+                        self.push_access(loc, AccessKind::Index {
                                 container: state.name.clone(),
-                            },
-                            args: key.clone(),
-                            principal_scoped: false,
-                        });
+                            }, key.clone(), false);
                     }
                 }
                 let mut out = base;
@@ -1097,10 +1369,22 @@ impl<'a> Walker<'_, 'a, '_> {
     ) -> Origins {
         let loc = self.loc(node);
         if let Some(principal) = credential_principal(source, field.as_deref()) {
-            self.facts.request_reads.push((source, field, loc));
+            let (seq, _) = self.at();
+            self.facts.request_reads.push(RequestRead {
+                source,
+                field,
+                loc,
+                seq,
+            });
             return self.principal(principal, node);
         }
-        self.facts.request_reads.push((source, field.clone(), loc));
+        let (seq, _) = self.at();
+        self.facts.request_reads.push(RequestRead {
+            source,
+            field: field.clone(),
+            loc,
+            seq,
+        });
         Origins::one(Origin::Request { source, field })
     }
 
@@ -1200,6 +1484,40 @@ impl<'a> Walker<'_, 'a, '_> {
             }
         }
 
+        // Caches and key-value clients: `cache.get(k)` reads, `cache.set(k, v)` writes.
+        if let (Some(method), Expr::Attribute(attr)) = (method, &*call.func) {
+            if let Some(cache) = cache_receiver(&attr.value) {
+                let is_shared_dict = matches!(&*attr.value, Expr::Name(n) if self.shared_state(n.id.as_str()).is_some());
+                if !is_shared_dict {
+                    match method {
+                        "get" | "get_many" | "hget" => {
+                            let mut out = Origins::default();
+                            for arg in self.args(call) {
+                                out.extend(&arg);
+                            }
+                            out.insert(Origin::Cache(cache));
+                            return out;
+                        }
+                        "set" | "setex" | "add" | "set_many" | "hset" => {
+                            let args = self.args(call);
+                            let value = args.get(1).cloned().unwrap_or_default();
+                            let loc = self.loc(expr);
+                            let (seq, lock) = self.at();
+                            self.facts.cache_writes.push(CacheWrite {
+                                loc,
+                                cache,
+                                value,
+                                seq,
+                                lock,
+                            });
+                            return Origins::default();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+
         // Data accesses.
         if let Some(origins) = self.data_access(expr, call, qualified.as_deref(), method) {
             return origins;
@@ -1214,11 +1532,7 @@ impl<'a> Walker<'_, 'a, '_> {
                 };
                 if let Some(state) = state {
                     let loc = self.loc(expr);
-                    self.facts.writes.push(Write {
-                        state,
-                        loc,
-                        kind: WriteKind::MethodCall,
-                    });
+                    self.push_write(state, loc, WriteKind::MethodCall, Origins::default());
                 }
             }
         }
@@ -1229,7 +1543,8 @@ impl<'a> Walker<'_, 'a, '_> {
             let summary = self.analyzer.summary(module, function, class);
             let loc = self.loc(expr);
             let name = function.name.as_str().to_string();
-            self.facts.merge_callee(&summary, loc, &name, &args);
+            let caller_lock = self.locks.last().copied();
+            self.facts.merge_callee(&summary, loc, &name, &args, caller_lock);
             let mut out = Origins::default();
             for origin in summary.returns.iter() {
                 match origin {
@@ -1319,18 +1634,13 @@ impl<'a> Walker<'_, 'a, '_> {
                 for arg in &args {
                     selected.extend(arg);
                 }
-                self.facts.accesses.push(Access {
-                    loc,
-                    kind: AccessKind::File {
+                self.push_access(loc, AccessKind::File {
                         call: file_call
                             .rsplit('.')
                             .next()
                             .unwrap_or(file_call)
                             .to_string(),
-                    },
-                    args: selected.clone(),
-                    principal_scoped: false,
-                });
+                    }, selected.clone(), false);
                 return Some(selected);
             }
         }
@@ -1368,6 +1678,9 @@ impl<'a> Walker<'_, 'a, '_> {
             ) {
                 return None;
             }
+            if method == "with_for_update" {
+                self.facts.locked_models.push(model.clone());
+            }
             let receiver = self.expr(&attr.value);
             let (args, scoped) = self.query_args(call);
             let mut out = receiver;
@@ -1377,15 +1690,10 @@ impl<'a> Walker<'_, 'a, '_> {
                 method,
                 "get" | "get_or_404" | "filter_by" | "filter" | "where"
             ) {
-                self.facts.accesses.push(Access {
-                    loc,
-                    kind: AccessKind::Orm {
+                self.push_access(loc, AccessKind::Orm {
                         model,
                         method: method.to_string(),
-                    },
-                    args,
-                    principal_scoped: scoped,
-                });
+                    }, args, scoped);
             }
             return Some(out);
         }
@@ -1420,24 +1728,14 @@ impl<'a> Walker<'_, 'a, '_> {
                 out.insert(Origin::Db(model));
             }
             if method != "query" {
-                self.facts.accesses.push(Access {
-                    loc,
-                    kind,
-                    args,
-                    principal_scoped: scoped,
-                });
+                self.push_access(loc, kind, args, scoped);
             }
             return Some(out);
         }
         if matches!(method, "execute" | "executemany") {
             let (args, scoped) = self.query_args(call);
             let mut receiver = self.expr(&attr.value);
-            self.facts.accesses.push(Access {
-                loc,
-                kind: AccessKind::Sql,
-                args: args.clone(),
-                principal_scoped: scoped,
-            });
+            self.push_access(loc, AccessKind::Sql, args.clone(), scoped);
             receiver.extend(&args);
             return Some(receiver);
         }
@@ -1448,20 +1746,11 @@ impl<'a> Walker<'_, 'a, '_> {
                     let args = self.args(call);
                     let key = args.first().cloned().unwrap_or_default();
                     self.facts.shared_reads.push((state.clone(), loc));
-                    self.facts.accesses.push(Access {
-                        loc,
-                        kind: AccessKind::Index {
+                    self.push_access(loc, AccessKind::Index {
                             container: state.name.clone(),
-                        },
-                        args: key,
-                        principal_scoped: false,
-                    });
+                        }, key, false);
                     if method != "get" {
-                        self.facts.writes.push(Write {
-                            state: state.clone(),
-                            loc,
-                            kind: WriteKind::MethodCall,
-                        });
+                        self.push_write(state.clone(), loc, WriteKind::MethodCall, Origins::default());
                     }
                     return Some(Origins::one(Origin::Shared(state)));
                 }
@@ -1575,6 +1864,14 @@ fn request_source_of(qualified: &str) -> Option<RequestSource> {
         "authorization" => RequestSource::Headers,
         _ => return None,
     })
+}
+
+/// A cache or key-value client receiver: `cache`, `app.cache`, `redis_client`.
+fn cache_receiver(expr: &Expr) -> Option<String> {
+    let text = dotted(expr)?;
+    let last = text.rsplit('.').next().unwrap_or(&text).to_ascii_lowercase();
+    (last.contains("cache") || last.contains("redis") || last == "kv" || last == "r")
+        .then_some(text)
 }
 
 /// `Model.query` (possibly inside a longer chain) → `Model`.

@@ -85,6 +85,7 @@ pub struct Route<'a> {
 #[derive(Debug, Clone)]
 pub struct Mutation {
     pub loc: Loc,
+    pub kind: crate::facts::WriteKind,
     /// `module.function` that performs it, or `None` at import time.
     pub function: Option<String>,
     /// Routes (`METHOD rule`) whose requests reach it.
@@ -516,6 +517,7 @@ fn shared_state<'a>(
         if !entry.mutations.iter().any(|m| m.loc == write.loc) {
             entry.mutations.push(Mutation {
                 loc: write.loc,
+                kind: write.kind,
                 function: function.clone(),
                 routes: routes_reaching,
             });

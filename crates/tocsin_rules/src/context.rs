@@ -15,6 +15,8 @@ pub struct Settings {
     pub max_token_lifetime_seconds: u64,
     /// Files the user's configuration marks as tests (KEY003 placeholders).
     pub test_files: FxHashSet<usize>,
+    /// Routes public by design (`"/public/*"`, `"GET /health"`): BOLA001 skips them.
+    pub public_routes: Vec<String>,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             .collect(),
             max_token_lifetime_seconds: 3600,
             test_files: FxHashSet::default(),
+            public_routes: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! of the scanned files, one rule per file under [`rules`], each with its docs.
 //! The code table is [`registry::RULES`]. Rules never do I/O.
 
+pub mod authz;
 pub mod context;
 pub mod names;
 pub mod registry;

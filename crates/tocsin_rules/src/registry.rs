@@ -36,6 +36,38 @@ pub static RULES: &[RuleEntry] = &[
         meta: &rules::jwt002::META,
         check: rules::jwt002::check,
     },
+    RuleEntry {
+        meta: &rules::toc001::META,
+        check: rules::toc001::check,
+    },
+    RuleEntry {
+        meta: &rules::toc002::META,
+        check: rules::toc002::check,
+    },
+    RuleEntry {
+        meta: &rules::toc003::META,
+        check: rules::toc003::check,
+    },
+    RuleEntry {
+        meta: &rules::toc004::META,
+        check: rules::toc004::check,
+    },
+    RuleEntry {
+        meta: &rules::toc005::META,
+        check: rules::toc005::check,
+    },
+    RuleEntry {
+        meta: &rules::toc006::META,
+        check: rules::toc006::check,
+    },
+    RuleEntry {
+        meta: &rules::bola001::META,
+        check: rules::bola001::check,
+    },
+    RuleEntry {
+        meta: &rules::bola002::META,
+        check: rules::bola002::check,
+    },
 ];
 
 /// Rules whose findings are made outside the rule engine (by the driver), listed so
