@@ -16,6 +16,7 @@ import hmac
 import os
 import secrets
 import sys
+import threading
 import time
 import uuid
 
@@ -46,6 +47,9 @@ TOKEN_TTL_SECONDS = min(int(os.environ.get("TOCSIN_DEMO_TOKEN_TTL", "300")), 300
 
 # API key -> key id and the user ids that key may read. Consulted only when a
 # token is issued, never while serving a profile.
+# Admin changes to the key store are read-modify-write: one lock keeps a scope change
+# from resurrecting a key revoked concurrently.
+_keys_lock = threading.Lock()
 api_keys: dict[str, dict] = {
     USER_KEY: {"key_id": "demo-user", "user_ids": {1}},
 }
@@ -126,7 +130,9 @@ def _require_admin() -> None:
 @app.post("/admin/keys/<key>/revoke")
 def revoke_key(key: str):
     _require_admin()
-    if api_keys.pop(key, None) is None:
+    with _keys_lock:
+        revoked = api_keys.pop(key, None)
+    if revoked is None:
         return jsonify({"error": "no such key"}), 404
     # Outstanding tokens expire within TOKEN_TTL_SECONDS; no new ones are issued.
     return jsonify({"revoked": True, "outstanding_tokens_expire_within": TOKEN_TTL_SECONDS})
@@ -139,10 +145,11 @@ def set_scopes(key: str):
     user_ids = body.get("user_ids")
     if not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
         return jsonify({"error": "body must be {\"user_ids\": [int, ...]}"}), 400
-    grant = api_keys.get(key)
-    if grant is None:
-        return jsonify({"error": "no such key"}), 404
-    api_keys[key] = {"key_id": grant["key_id"], "user_ids": set(user_ids)}
+    with _keys_lock:
+        grant = api_keys.get(key)
+        if grant is None:
+            return jsonify({"error": "no such key"}), 404
+        api_keys[key] = {"key_id": grant["key_id"], "user_ids": set(user_ids)}
     return jsonify({"key_scopes": sorted(user_ids), "applies_to": "tokens issued from now on"})
 
 

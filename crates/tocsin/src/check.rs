@@ -75,12 +75,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     phase("index");
     let model = AppModel::build(project, &index);
     phase("model");
-    let ctx = Context {
-        project,
-        index: &index,
-        model: &model,
-        settings: &settings,
-    };
+    let ctx = Context::new(project, &index, &model, &settings);
     let findings = tocsin_rules::check_all(&ctx, &enabled);
     phase("rules");
     let findings = per_file_ignores(findings, &config.per_file_ignores)?;

@@ -85,7 +85,18 @@ fn findings_match_expect_comments_and_fixed_twins_are_silent() {
             .expect("relative")
             .to_string_lossy()
             .into_owned();
-        let output = tocsin(&["check", "--config", CONFIG, "--format", "json", &rel]);
+        // A fixture may carry its own configuration (e.g. public routes).
+        let own_config = fixture.join("tocsin.toml");
+        let config = if own_config.is_file() {
+            own_config
+                .strip_prefix(&root)
+                .expect("relative")
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            CONFIG.to_string()
+        };
+        let output = tocsin(&["check", "--config", &config, "--format", "json", &rel]);
         let json: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("json report");
         let got: BTreeSet<(String, u32, String)> = json["findings"]
             .as_array()
@@ -143,7 +154,10 @@ fn findings_match_expect_comments_and_fixed_twins_are_silent() {
 
 #[test]
 fn snapshots_of_text_and_sarif() {
-    for code in ["KEY001", "KEY002", "KEY003", "JWT001", "JWT002"] {
+    for code in [
+        "KEY001", "KEY002", "KEY003", "JWT001", "JWT002", "TOC001", "TOC002", "TOC003", "TOC004",
+        "TOC005", "TOC006", "BOLA001", "BOLA002",
+    ] {
         let dir = format!("tests/fixtures/rules/{code}");
         let text = tocsin(&["check", "--config", CONFIG, "--format", "text", &dir]);
         insta::assert_snapshot!(format!("{code}_text"), stdout(&text));

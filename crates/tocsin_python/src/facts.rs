@@ -186,6 +186,9 @@ pub struct Check {
     pub seq: u32,
     /// The `with <lock>:` block it runs in, if any (an id unique within the facts).
     pub lock: Option<u32>,
+    /// The condition compares the caller's identity with a literal (a role or scope
+    /// name): `claims["role"] != "support"`.
+    pub role: bool,
 }
 
 /// Any condition (`if`/`while` test), refusing or not: the "check" of a
@@ -194,8 +197,20 @@ pub struct Check {
 pub struct Condition {
     pub loc: Loc,
     pub reads: Origins,
+    /// Events of the test's evaluation have sequence numbers in `seq_start..seq`.
+    pub seq_start: u32,
     pub seq: u32,
     pub lock: Option<u32>,
+}
+
+/// A keyed read of module-level state: `S[k]`, `S.get(k)`, `k in S`.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub state: StateRef,
+    pub key: Origins,
+    /// Source text of the key expression (to match `S[k]` with a later `S[k] = …`).
+    pub key_text: String,
+    pub seq: u32,
 }
 
 /// `obj.attr = ...` / `obj.attr -= ...` on an object loaded from the database.
@@ -266,6 +281,11 @@ pub struct Access {
     pub lock: Option<u32>,
     /// For helper calls: origins of what the helper returns (the loaded object).
     pub result: Origins,
+    /// What is reached: the model, the container, `files`, or `sql` (for helpers,
+    /// what the helper reaches).
+    pub target: String,
+    /// Origins of every filter/query argument (`principal_scoped` derives from it).
+    pub filter: Origins,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -284,6 +304,10 @@ pub struct Write {
     pub kind: WriteKind,
     /// Origins of the written value (for read-modify-write detection).
     pub value: Origins,
+    /// Source text of the subscript key, for `S[k] = …` writes.
+    pub key_text: String,
+    /// Made by this function itself, not by a helper it calls.
+    pub direct: bool,
     pub seq: u32,
     pub lock: Option<u32>,
 }
@@ -298,6 +322,7 @@ pub struct Facts {
     pub shared_reads: Vec<(StateRef, Loc)>,
     pub writes: Vec<Write>,
     pub conditions: Vec<Condition>,
+    pub lookups: Vec<Lookup>,
     pub field_writes: Vec<FieldWrite>,
     pub cache_writes: Vec<CacheWrite>,
     pub session_writes: Vec<SessionWrite>,
@@ -352,10 +377,12 @@ impl Facts {
                     name: name.to_string(),
                 },
                 args: map(&access.args),
-                principal_scoped: access.principal_scoped,
+                principal_scoped: access.principal_scoped || map(&access.filter).has_principal(),
                 seq: seq(access.seq),
                 lock: lock(access.lock),
                 result: map(&callee.returns),
+                target: access.target.clone(),
+                filter: map(&access.filter),
             });
         }
         for check in &callee.checks {
@@ -367,14 +394,24 @@ impl Facts {
                 seq_start: seq(check.seq_start),
                 seq: seq(check.seq),
                 lock: lock(check.lock),
+                role: check.role,
             });
         }
         for condition in &callee.conditions {
             self.conditions.push(Condition {
                 loc: call_loc,
                 reads: map(&condition.reads),
+                seq_start: seq(condition.seq_start),
                 seq: seq(condition.seq),
                 lock: lock(condition.lock),
+            });
+        }
+        for lookup in &callee.lookups {
+            self.lookups.push(Lookup {
+                state: lookup.state.clone(),
+                key: map(&lookup.key),
+                key_text: lookup.key_text.clone(),
+                seq: seq(lookup.seq),
             });
         }
         for (principal, _) in &callee.principals {
@@ -389,6 +426,8 @@ impl Facts {
                 loc: call_loc,
                 kind: write.kind,
                 value: map(&write.value),
+                key_text: write.key_text.clone(),
+                direct: false,
                 seq: seq(write.seq),
                 lock: lock(write.lock),
             });
@@ -424,7 +463,8 @@ impl Facts {
                 ..read.clone()
             });
         }
-        self.locked_models.extend(callee.locked_models.iter().cloned());
+        self.locked_models
+            .extend(callee.locked_models.iter().cloned());
         self.sets_g.extend(callee.sets_g.iter().cloned());
         if callee.refuses {
             self.refuses = true;
@@ -606,6 +646,15 @@ fn is_principal_g_name(name: &str) -> bool {
         "auth",
         "caller",
         "owner",
+        "customer",
+        "member",
+        "partner",
+        "org",
+        "team",
+        "actor",
+        "subject",
+        "role",
+        "grant",
     ]
     .iter()
     .any(|t| lower.contains(t))
@@ -667,12 +716,68 @@ impl<'a> Walker<'_, 'a, '_> {
         self.analyzer.index.loc(self.module, node)
     }
 
-    fn condition(&mut self, test: &Expr, reads: &Origins) {
+    /// `role != "admin"`, `"admin" not in claims["roles"]`, `user.is_admin` style
+    /// comparisons of something derived from the caller with a literal.
+    fn compares_principal_with_literal(&self, test: &Expr) -> bool {
+        match test {
+            Expr::BoolOp(b) => b
+                .values
+                .iter()
+                .any(|v| self.compares_principal_with_literal(v)),
+            Expr::UnaryOp(u) => self.compares_principal_with_literal(&u.operand),
+            Expr::Compare(c) => {
+                let sides: Vec<&Expr> = std::iter::once(&*c.left)
+                    .chain(c.comparators.iter())
+                    .collect();
+                let literal = sides.iter().any(|e| {
+                    string_literal(e).is_some()
+                        || matches!(e, Expr::Set(_) | Expr::Tuple(_) | Expr::List(_))
+                });
+                literal && sides.iter().any(|e| self.peek_principal(e))
+            }
+            Expr::Attribute(a) => {
+                let lower = a.attr.as_str().to_ascii_lowercase();
+                (lower.starts_with("is_admin") || lower == "is_staff" || lower == "is_superuser")
+                    && self.peek_principal(&a.value)
+            }
+            _ => false,
+        }
+    }
+
+    /// Does this expression derive from the caller's identity? (Without recording.)
+    fn peek_principal(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Name(n) => {
+                self.env
+                    .get(n.id.as_str())
+                    .is_some_and(Origins::has_principal)
+                    || matches!(
+                        self.qualified(expr).as_deref(),
+                        Some("flask_login.current_user" | "flask.session")
+                    )
+            }
+            Expr::Attribute(a) => {
+                self.qualified(&a.value).as_deref() == Some("flask.g")
+                    || self.peek_principal(&a.value)
+            }
+            Expr::Subscript(s) => self.peek_principal(&s.value),
+            Expr::Call(c) => match &*c.func {
+                Expr::Attribute(a) => self.peek_principal(&a.value),
+                other => self
+                    .qualified(other)
+                    .is_some_and(|q| q.starts_with("flask_jwt_extended.get_jwt")),
+            },
+            _ => false,
+        }
+    }
+
+    fn condition(&mut self, test: &Expr, reads: &Origins, seq_start: u32) {
         let loc = self.loc(test);
         let (seq, lock) = self.at();
         self.facts.conditions.push(Condition {
             loc,
             reads: reads.clone(),
+            seq_start,
             seq,
             lock,
         });
@@ -692,21 +797,53 @@ impl<'a> Walker<'_, 'a, '_> {
             loc,
             kind,
             value,
+            key_text: String::new(),
+            direct: true,
             seq,
             lock,
         });
     }
 
+    fn push_lookup(&mut self, state: StateRef, key: Origins, key_expr: Option<&Expr>) {
+        let key_text = key_expr.map(|k| self.text(k)).unwrap_or_default();
+        let (seq, _) = self.at();
+        self.facts.lookups.push(Lookup {
+            state,
+            key,
+            key_text,
+            seq,
+        });
+    }
+
+    fn text(&self, expr: &Expr) -> String {
+        let loc = self.loc(expr);
+        self.analyzer
+            .index
+            .project
+            .file(loc.file)
+            .slice(loc.range)
+            .to_string()
+    }
+
     fn push_access(&mut self, loc: Loc, kind: AccessKind, args: Origins, principal_scoped: bool) {
         let (seq, lock) = self.at();
+        let target = match &kind {
+            AccessKind::Orm { model, .. } => model.clone(),
+            AccessKind::Index { container } => container.clone(),
+            AccessKind::File { .. } => "files".to_string(),
+            AccessKind::Sql => "sql".to_string(),
+            AccessKind::Helper { name } => format!("{name}()"),
+        };
         self.facts.accesses.push(Access {
             loc,
             kind,
+            filter: args.clone(),
             args,
             principal_scoped,
             seq,
             lock,
             result: Origins::default(),
+            target,
         });
     }
 
@@ -721,7 +858,11 @@ impl<'a> Walker<'_, 'a, '_> {
             return true;
         }
         let Expr::Name(name) = expr else { return false };
-        match self.analyzer.index.resolve_name(self.module, name.id.as_str()) {
+        match self
+            .analyzer
+            .index
+            .resolve_name(self.module, name.id.as_str())
+        {
             Some(Resolved::Project(Binding::Variable(m, _, Expr::Call(call)))) => self
                 .analyzer
                 .index
@@ -829,13 +970,14 @@ impl<'a> Walker<'_, 'a, '_> {
             Stmt::If(if_stmt) => {
                 let seq_start = self.facts.seq_count;
                 let reads = self.expr(&if_stmt.test);
-                self.condition(&if_stmt.test, &reads);
+                self.condition(&if_stmt.test, &reads, seq_start);
                 let mut refusal = self.refusal_in(&if_stmt.body);
                 let mut tests: Vec<Origins> = vec![reads];
                 for clause in &if_stmt.elif_else_clauses {
                     if let Some(test) = &clause.test {
+                        let clause_start = self.facts.seq_count;
                         let origins = self.expr(test);
-                        self.condition(test, &origins);
+                        self.condition(test, &origins, clause_start);
                         tests.push(origins);
                     }
                     if refusal.is_none() {
@@ -848,6 +990,7 @@ impl<'a> Walker<'_, 'a, '_> {
                         all.extend(t);
                     }
                     let loc = self.loc(&*if_stmt.test);
+                    let role = self.compares_principal_with_literal(&if_stmt.test);
                     let (seq, lock) = self.at();
                     self.facts.checks.push(Check {
                         loc,
@@ -857,6 +1000,7 @@ impl<'a> Walker<'_, 'a, '_> {
                         seq_start,
                         seq,
                         lock,
+                        role,
                     });
                     self.facts.refuses = true;
                 }
@@ -883,8 +1027,9 @@ impl<'a> Walker<'_, 'a, '_> {
                 self.body(&for_stmt.orelse);
             }
             Stmt::While(while_stmt) => {
+                let while_start = self.facts.seq_count;
                 let reads = self.expr(&while_stmt.test);
-                self.condition(&while_stmt.test, &reads);
+                self.condition(&while_stmt.test, &reads, while_start);
                 self.body(&while_stmt.body);
                 self.body(&while_stmt.orelse);
             }
@@ -939,6 +1084,7 @@ impl<'a> Walker<'_, 'a, '_> {
                         seq_start,
                         seq,
                         lock,
+                        role: false,
                     });
                     self.facts.refuses = true;
                 }
@@ -978,10 +1124,12 @@ impl<'a> Walker<'_, 'a, '_> {
             },
             // `S.get(k, set()).discard(x)` mutates what S holds.
             Expr::Call(call) => match &*call.func {
-                Expr::Attribute(attr) if matches!(attr.attr.as_str(), "get" | "setdefault") => match &*attr.value {
-                    Expr::Name(name) => self.shared_state(name.id.as_str()),
-                    other => self.container_of_target(other),
-                },
+                Expr::Attribute(attr) if matches!(attr.attr.as_str(), "get" | "setdefault") => {
+                    match &*attr.value {
+                        Expr::Name(name) => self.shared_state(name.id.as_str()),
+                        other => self.container_of_target(other),
+                    }
+                }
                 _ => None,
             },
             _ => None,
@@ -1016,6 +1164,10 @@ impl<'a> Walker<'_, 'a, '_> {
                 if let Some(state) = self.container_of_target(target) {
                     let loc = self.loc(target);
                     self.push_write(state, loc, WriteKind::Assign, origins.clone());
+                    let key_text = self.text(&sub.slice);
+                    if let Some(write) = self.facts.writes.last_mut() {
+                        write.key_text = key_text;
+                    }
                 }
                 if self.qualified(&sub.value).as_deref() == Some("flask.session") {
                     let loc = self.loc(target);
@@ -1221,7 +1373,9 @@ impl<'a> Walker<'_, 'a, '_> {
                 let fields: Vec<Origin> = origins
                     .iter()
                     .filter_map(|o| match o {
-                        Origin::Db(m) => Some(Origin::DbField(m.clone(), attr.attr.as_str().to_string())),
+                        Origin::Db(m) => {
+                            Some(Origin::DbField(m.clone(), attr.attr.as_str().to_string()))
+                        }
                         _ => None,
                     })
                     .collect();
@@ -1236,15 +1390,35 @@ impl<'a> Walker<'_, 'a, '_> {
                     return origins;
                 }
                 let base = self.expr(&sub.value);
-                if let Some(state) = base.shared().next().cloned() {
-                    if matches!(&*sub.value, Expr::Name(_)) {
+                if let Some(field) = string_literal(&sub.slice) {
+                    if let Some(origins) = self.field_of_request_value(&base, field, expr) {
+                        return origins;
+                    }
+                }
+                // Indexing the module-level container itself (not a local that holds
+                // one of its entries).
+                let direct = match &*sub.value {
+                    Expr::Name(n) => self.shared_state(n.id.as_str()),
+                    _ => None,
+                };
+                if let Some(state) = direct {
+                    {
+                        self.push_lookup(state.clone(), key.clone(), Some(&sub.slice));
                         let loc = self.loc(expr);
-                        self.push_access(loc, AccessKind::Index {
+                        self.push_access(
+                            loc,
+                            AccessKind::Index {
                                 container: state.name.clone(),
-                            }, key.clone(), false);
+                            },
+                            key.clone(),
+                            false,
+                        );
                     }
                 }
                 let mut out = base;
+                // The entry found by a key was selected by it: `DOCS[doc_id]` carries
+                // `doc_id`, and `CLIENTS[api_key]` is the caller's identity.
+                out.extend(&key);
                 if matches!(self.qualified(&sub.value).as_deref(), Some("flask.session")) {
                     let field = string_literal(&sub.slice).map(str::to_string);
                     return self.principal(Principal::Session(field), expr);
@@ -1269,9 +1443,18 @@ impl<'a> Walker<'_, 'a, '_> {
             }
             Expr::UnaryOp(op) => self.expr(&op.operand),
             Expr::Compare(compare) => {
-                let mut out = self.expr(&compare.left);
-                for comparator in compare.comparators.iter() {
+                let left = self.expr(&compare.left);
+                let mut out = left.clone();
+                for (op, comparator) in compare.ops.iter().zip(compare.comparators.iter()) {
                     out.extend(&self.expr(comparator));
+                    // `k in S`: a keyed read of S.
+                    if matches!(op, CmpOp::In | CmpOp::NotIn) {
+                        if let Expr::Name(name) = comparator {
+                            if let Some(state) = self.shared_state(name.id.as_str()) {
+                                self.push_lookup(state, left.clone(), Some(&compare.left));
+                            }
+                        }
+                    }
                 }
                 let _ = compare
                     .ops
@@ -1355,6 +1538,45 @@ impl<'a> Walker<'_, 'a, '_> {
         out
     }
 
+    /// A string literal, or a name bound to one at module level (`API_KEY_HEADER`).
+    fn literal_str(&self, expr: &Expr) -> Option<String> {
+        if let Some(text) = string_literal(expr) {
+            return Some(text.to_string());
+        }
+        let Expr::Name(name) = expr else { return None };
+        if self.env.contains_key(name.id.as_str()) {
+            return None;
+        }
+        match self
+            .analyzer
+            .index
+            .resolve_name(self.module, name.id.as_str())?
+        {
+            Resolved::Project(Binding::Variable(_, _, value)) => {
+                string_literal(value).map(str::to_string)
+            }
+            _ => None,
+        }
+    }
+
+    /// `body["invoice_id"]` where `body = request.get_json()`: a field of a request
+    /// source read through a local variable.
+    fn field_of_request_value(
+        &mut self,
+        base: &Origins,
+        field: &str,
+        node: &Expr,
+    ) -> Option<Origins> {
+        let source = base.iter().find_map(|o| match o {
+            Origin::Request {
+                source,
+                field: None,
+            } => Some(*source),
+            _ => None,
+        })?;
+        Some(self.request_read(source, Some(field.to_string()), node))
+    }
+
     fn principal(&mut self, principal: Principal, node: &Expr) -> Origins {
         let loc = self.loc(node);
         self.facts.principals.push((principal.clone(), loc));
@@ -1410,7 +1632,7 @@ impl<'a> Walker<'_, 'a, '_> {
         if qualified == "flask.request.authorization" {
             return Some(self.principal(Principal::Authorization, whole));
         }
-        let field = key.and_then(string_literal).map(str::to_string);
+        let field = key.and_then(|k| self.literal_str(k));
         Some(self.request_read(source, field, whole))
     }
 
@@ -1420,6 +1642,21 @@ impl<'a> Walker<'_, 'a, '_> {
             Expr::Attribute(attr) => Some(attr.attr.as_str()),
             _ => None,
         };
+
+        // body.get("x") where body = request.get_json()
+        if let (Some("get"), Expr::Attribute(attr), Some(field)) = (
+            method,
+            &*call.func,
+            call.arguments.args.first().and_then(string_literal),
+        ) {
+            if let Expr::Name(name) = &*attr.value {
+                if let Some(base) = self.env.get(name.id.as_str()).cloned() {
+                    if let Some(origins) = self.field_of_request_value(&base, field, expr) {
+                        return origins;
+                    }
+                }
+            }
+        }
 
         // request.args.get("x"), request.headers.get("X-API-Key"), request.get_json()
         if let (Some(method), Expr::Attribute(attr)) = (method, &*call.func) {
@@ -1544,8 +1781,14 @@ impl<'a> Walker<'_, 'a, '_> {
             let loc = self.loc(expr);
             let name = function.name.as_str().to_string();
             let caller_lock = self.locks.last().copied();
-            self.facts.merge_callee(&summary, loc, &name, &args, caller_lock);
+            self.facts
+                .merge_callee(&summary, loc, &name, &args, caller_lock);
+            // What a helper returns was selected by its arguments (`load(doc_id)`),
+            // so the result carries their origins too.
             let mut out = Origins::default();
+            for arg in &args {
+                out.extend(arg);
+            }
             for origin in summary.returns.iter() {
                 match origin {
                     Origin::Param(i) => {
@@ -1634,13 +1877,18 @@ impl<'a> Walker<'_, 'a, '_> {
                 for arg in &args {
                     selected.extend(arg);
                 }
-                self.push_access(loc, AccessKind::File {
+                self.push_access(
+                    loc,
+                    AccessKind::File {
                         call: file_call
                             .rsplit('.')
                             .next()
                             .unwrap_or(file_call)
                             .to_string(),
-                    }, selected.clone(), false);
+                    },
+                    selected.clone(),
+                    false,
+                );
                 return Some(selected);
             }
         }
@@ -1690,10 +1938,15 @@ impl<'a> Walker<'_, 'a, '_> {
                 method,
                 "get" | "get_or_404" | "filter_by" | "filter" | "where"
             ) {
-                self.push_access(loc, AccessKind::Orm {
+                self.push_access(
+                    loc,
+                    AccessKind::Orm {
                         model,
                         method: method.to_string(),
-                    }, args, scoped);
+                    },
+                    args,
+                    scoped,
+                );
             }
             return Some(out);
         }
@@ -1705,7 +1958,7 @@ impl<'a> Walker<'_, 'a, '_> {
         if is_session
             && matches!(
                 method,
-                "get" | "get_or_404" | "query" | "execute" | "scalars" | "scalar" | "delete"
+                "get" | "get_or_404" | "query" | "execute" | "scalars" | "scalar"
             )
         {
             let model = call
@@ -1745,14 +1998,27 @@ impl<'a> Walker<'_, 'a, '_> {
                 if let Some(state) = self.shared_state(name.id.as_str()) {
                     let args = self.args(call);
                     let key = args.first().cloned().unwrap_or_default();
+                    self.push_lookup(state.clone(), key.clone(), call.arguments.args.first());
                     self.facts.shared_reads.push((state.clone(), loc));
-                    self.push_access(loc, AccessKind::Index {
+                    self.push_access(
+                        loc,
+                        AccessKind::Index {
                             container: state.name.clone(),
-                        }, key, false);
+                        },
+                        key.clone(),
+                        false,
+                    );
                     if method != "get" {
-                        self.push_write(state.clone(), loc, WriteKind::MethodCall, Origins::default());
+                        self.push_write(
+                            state.clone(),
+                            loc,
+                            WriteKind::MethodCall,
+                            Origins::default(),
+                        );
                     }
-                    return Some(Origins::one(Origin::Shared(state)));
+                    let mut out = Origins::one(Origin::Shared(state));
+                    out.extend(&key);
+                    return Some(out);
                 }
             }
         }
@@ -1869,7 +2135,11 @@ fn request_source_of(qualified: &str) -> Option<RequestSource> {
 /// A cache or key-value client receiver: `cache`, `app.cache`, `redis_client`.
 fn cache_receiver(expr: &Expr) -> Option<String> {
     let text = dotted(expr)?;
-    let last = text.rsplit('.').next().unwrap_or(&text).to_ascii_lowercase();
+    let last = text
+        .rsplit('.')
+        .next()
+        .unwrap_or(&text)
+        .to_ascii_lowercase();
     (last.contains("cache") || last.contains("redis") || last == "kv" || last == "r")
         .then_some(text)
 }

@@ -138,7 +138,10 @@ impl<'a> AppModel<'a> {
         }
         routes.sort_by(|a, b| (&a.rule, &a.methods).cmp(&(&b.rule, &b.methods)));
         routes.dedup_by(|a, b| {
-            a.rule == b.rule && a.methods == b.methods && a.view.qualname == b.view.qualname
+            a.rule == b.rule
+                && a.methods == b.methods
+                && a.view.module == b.view.module
+                && a.view.qualname == b.view.qualname
         });
         let shared_state = shared_state(project, index, &mut analyzer, &routes);
         AppModel {
@@ -445,7 +448,7 @@ fn shared_state<'a>(
             relevant.push(id);
         }
     }
-    let mut writes: Vec<(Write, Option<String>)> = Vec::new();
+    let mut writes: Vec<(Write, Option<String>, ModuleId)> = Vec::new();
     for &module in &relevant {
         let index_module = index.module(module);
         for stmt in &index_module.top_level {
@@ -453,15 +456,24 @@ fn shared_state<'a>(
                 Stmt::FunctionDef(f) => {
                     let facts = analyzer.summary(module, f, None);
                     let name = qualname(index, module, None, f);
-                    writes.extend(facts.writes.into_iter().map(|w| (w, Some(name.clone()))));
+                    writes.extend(
+                        facts
+                            .writes
+                            .into_iter()
+                            .map(|w| (w, Some(name.clone()), module)),
+                    );
                 }
                 Stmt::ClassDef(c) => {
                     for inner in &c.body {
                         if let Stmt::FunctionDef(f) = inner {
                             let facts = analyzer.summary(module, f, Some(c));
                             let name = qualname(index, module, Some(c), f);
-                            writes
-                                .extend(facts.writes.into_iter().map(|w| (w, Some(name.clone()))));
+                            writes.extend(
+                                facts
+                                    .writes
+                                    .into_iter()
+                                    .map(|w| (w, Some(name.clone()), module)),
+                            );
                         }
                     }
                 }
@@ -504,14 +516,16 @@ fn shared_state<'a>(
             }
         }
     }
-    for (write, function) in &writes {
+    for (write, function, function_module) in &writes {
         ensure(&write.state, &mut states);
         let Some(entry) = states.get_mut(&write.state) else {
             continue;
         };
         let routes_reaching: Vec<String> = routes
             .iter()
-            .filter(|r| Some(&r.view.qualname) == function.as_ref())
+            .filter(|r| {
+                r.view.module == *function_module && Some(&r.view.qualname) == function.as_ref()
+            })
             .map(|r| format!("{} {}", r.methods.join(","), r.rule))
             .collect();
         if !entry.mutations.iter().any(|m| m.loc == write.loc) {

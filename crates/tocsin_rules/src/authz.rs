@@ -2,7 +2,11 @@
 //! checks run for a route, which request values select objects, whether a check ties
 //! an object to the caller, and where shared state is mutated at run time.
 
-use tocsin_python::facts::{Access, AccessKind, Check, Origin, Origins, RequestSource, StateRef};
+use ruff_python_ast::{Expr, Stmt};
+use rustc_hash::FxHashSet;
+use tocsin_python::facts::{
+    Access, AccessKind, Check, Facts, Lookup, Origin, Origins, RequestSource, StateRef,
+};
 use tocsin_python::model::{Route, SharedState};
 use tocsin_python::AppModel;
 
@@ -11,6 +15,8 @@ pub struct RouteCheck<'r> {
     pub check: &'r Check,
     /// `Some(name)` for checks made by a guard decorator or hook.
     pub guard: Option<&'r str>,
+    /// The facts the check belongs to (the guard's or the view's).
+    pub facts: &'r Facts,
 }
 
 impl RouteCheck<'_> {
@@ -27,11 +33,16 @@ pub fn route_checks<'r>(route: &'r Route<'_>) -> Vec<RouteCheck<'r>> {
             out.push(RouteCheck {
                 check,
                 guard: Some(&guard.name),
+                facts: &guard.facts,
             });
         }
     }
     for check in &route.facts.checks {
-        out.push(RouteCheck { check, guard: None });
+        out.push(RouteCheck {
+            check,
+            guard: None,
+            facts: &route.facts,
+        });
     }
     out
 }
@@ -56,13 +67,25 @@ pub fn is_object_selector(source: RequestSource, field: Option<&str>) -> bool {
     let lower = field.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "page" | "per_page" | "limit" | "offset" | "q" | "query" | "search" | "sort" | "order_by" | "cursor"
+        "page"
+            | "per_page"
+            | "limit"
+            | "offset"
+            | "q"
+            | "query"
+            | "search"
+            | "sort"
+            | "order_by"
+            | "cursor"
     ) {
         return false;
     }
     lower == "id"
         || lower.ends_with("_id")
-        || lower.ends_with("id") && lower.len() > 2 && !lower.ends_with("valid") && !lower.ends_with("paid")
+        || lower.ends_with("id")
+            && lower.len() > 2
+            && !lower.ends_with("valid")
+            && !lower.ends_with("paid")
         || lower.ends_with("_ids")
         || lower.ends_with("uuid")
         || lower.ends_with("_pk")
@@ -102,10 +125,14 @@ pub fn loaded(access: &Access) -> Origins {
 fn mentions_loaded(reads: &Origins, access: &Access) -> bool {
     let loaded = loaded(access);
     reads.iter().any(|o| match o {
-        Origin::Db(m) | Origin::DbField(m, _) => loaded.iter().any(|l| matches!(l, Origin::Db(x) if x == m)),
+        Origin::Db(m) | Origin::DbField(m, _) => {
+            loaded.iter().any(|l| matches!(l, Origin::Db(x) if x == m))
+        }
         Origin::Shared(s) => match &access.kind {
             AccessKind::Index { container } => &s.name == container,
-            _ => loaded.iter().any(|l| matches!(l, Origin::Shared(x) if x == s)),
+            _ => loaded
+                .iter()
+                .any(|l| matches!(l, Origin::Shared(x) if x == s)),
         },
         _ => false,
     })
@@ -122,17 +149,124 @@ pub fn tied_to_caller(route: &Route<'_>, access: &Access) -> bool {
     route_checks(route).iter().any(|rc| {
         let reads = &rc.check.reads;
         reads.has_principal()
-            && (wanted.iter().any(|(s, f)| reads_selector(reads, *s, f)) || mentions_loaded(reads, access))
+            && (wanted.iter().any(|(s, f)| reads_selector(reads, *s, f))
+                || mentions_loaded(reads, access))
     })
 }
 
-/// Guards that restrict a route to administrators: such routes read any object by
-/// design.
+/// Routes restricted to a role (an admin guard, or a check comparing the caller's
+/// role or scope with a literal): such routes read any object by design.
 pub fn is_admin_route(route: &Route<'_>) -> bool {
     route.guards.iter().any(|g| {
         let lower = g.name.to_ascii_lowercase();
-        lower.contains("admin") || lower.contains("staff") || lower.contains("superuser")
-    }) || route.facts.checks.iter().any(|c| c.via.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains("admin")))
+        lower.contains("admin")
+            || lower.contains("staff")
+            || lower.contains("superuser")
+            || lower.contains("role")
+    }) || route_checks(route).iter().any(|rc| {
+        rc.check.role
+            || rc
+                .check
+                .via
+                .as_deref()
+                .is_some_and(|v| v.to_ascii_lowercase().contains("admin"))
+    })
+}
+
+/// Lookups made while the check was evaluated: `S[k]`, `S.get(k)`, `k in S`.
+pub fn lookups_of<'r>(rc: &RouteCheck<'r>) -> impl Iterator<Item = &'r Lookup> {
+    let (start, end) = (rc.check.seq_start, rc.check.seq);
+    rc.facts
+        .lookups
+        .iter()
+        .filter(move |l| start <= l.seq && l.seq < end)
+}
+
+const OWNER_FIELDS: &[&str] = &[
+    "owner",
+    "owner_id",
+    "user",
+    "user_id",
+    "userid",
+    "account",
+    "account_id",
+    "tenant",
+    "tenant_id",
+    "customer",
+    "customer_id",
+    "client",
+    "client_id",
+    "created_by",
+    "author",
+    "author_id",
+    "org",
+    "org_id",
+    "organization_id",
+    "team",
+    "team_id",
+    "partner",
+    "partner_id",
+    "uploaded_by",
+    "member_id",
+    "creator",
+    "creator_id",
+];
+
+fn is_owner_field(name: &str) -> bool {
+    OWNER_FIELDS.contains(&name.to_ascii_lowercase().as_str())
+}
+
+/// Resources that belong to someone: ORM models with an owner column, stores whose
+/// entries name an owner or are written with the caller's identity, and anything a
+/// route ties to the caller. Object-level findings are only made on these: where
+/// ownership is invisible, a finding would be a guess.
+pub fn owned_targets<'c>(ctx: &'c crate::Context<'_>) -> &'c FxHashSet<String> {
+    ctx.owned.get_or_init(|| {
+        let mut owned = FxHashSet::default();
+        for module in &ctx.index.modules {
+            for (name, class) in &module.classes {
+                let has_owner = class.body.iter().any(|stmt| {
+                    let target = match stmt {
+                        Stmt::Assign(a) => a.targets.first(),
+                        Stmt::AnnAssign(a) => Some(&*a.target),
+                        _ => None,
+                    };
+                    matches!(target, Some(Expr::Name(n)) if is_owner_field(n.id.as_str()))
+                });
+                if has_owner {
+                    owned.insert((*name).to_string());
+                }
+            }
+            for (name, value) in &module.variables {
+                let Expr::Dict(dict) = value else { continue };
+                let entries_have_owner = dict.items.iter().any(|item| match &item.value {
+                    Expr::Dict(inner) => inner.items.iter().any(|i| {
+                        i.key
+                            .as_ref()
+                            .and_then(tocsin_python::facts::string_literal)
+                            .is_some_and(is_owner_field)
+                    }),
+                    _ => false,
+                });
+                if entries_have_owner {
+                    owned.insert((*name).to_string());
+                }
+            }
+        }
+        for route in &ctx.model.routes {
+            for write in &route.facts.writes {
+                if write.value.has_principal() {
+                    owned.insert(write.state.name.clone());
+                }
+            }
+            for access in &route.facts.accesses {
+                if !selectors(&access.args).is_empty() && tied_to_caller(route, access) {
+                    owned.insert(access.target.clone());
+                }
+            }
+        }
+        owned
+    })
 }
 
 /// Does the route authenticate the caller at all?
@@ -157,12 +291,16 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     let mut rest = text;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(stripped) = rest.strip_prefix(part) else { return false };
+            let Some(stripped) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = stripped;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);
         } else {
-            let Some(at) = rest.find(part) else { return false };
+            let Some(at) = rest.find(part) else {
+                return false;
+            };
             rest = &rest[at + part.len()..];
         }
     }
@@ -172,7 +310,10 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 /// Is the route declared public in configuration (`"/public/*"` or `"GET /health"`)?
 pub fn is_public(route: &Route<'_>, patterns: &[String]) -> bool {
     patterns.iter().any(|p| match p.split_once(' ') {
-        Some((method, rule)) => route.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) && glob_match(rule, &route.rule),
+        Some((method, rule)) => {
+            route.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+                && glob_match(rule, &route.rule)
+        }
         None => glob_match(p, &route.rule),
     })
 }

@@ -52,6 +52,25 @@ pub struct Context<'a> {
     pub index: &'a Index<'a>,
     pub model: &'a AppModel<'a>,
     pub settings: &'a Settings,
+    /// Resources that belong to someone (computed once, on first use).
+    pub owned: std::sync::OnceLock<FxHashSet<String>>,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(
+        project: &'a Project,
+        index: &'a Index<'a>,
+        model: &'a AppModel<'a>,
+        settings: &'a Settings,
+    ) -> Self {
+        Context {
+            project,
+            index,
+            model,
+            settings,
+            owned: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 impl Context<'_> {

@@ -7,7 +7,9 @@ use tocsin_python::model::Route;
 use tocsin_python::project::ModuleId;
 
 use super::route_common::{label, routes_in};
-use crate::authz::{is_admin_route, is_authenticated, is_public, selectors, tied_to_caller};
+use crate::authz::{
+    is_admin_route, is_authenticated, is_public, owned_targets, selectors, tied_to_caller,
+};
 use crate::Context;
 
 pub static META: RuleMeta = RuleMeta {
@@ -52,13 +54,7 @@ const FIX: &str = "Tie the object to the caller: scope the query by the principa
 
 /// What a data access reaches, for grouping routes by resource.
 pub fn resource(access: &Access) -> String {
-    match &access.kind {
-        AccessKind::Orm { model, .. } => model.clone(),
-        AccessKind::Index { container } => container.clone(),
-        AccessKind::Helper { name } => format!("{name}()"),
-        AccessKind::File { .. } => "files".to_string(),
-        AccessKind::Sql => "sql".to_string(),
-    }
+    access.target.clone()
 }
 
 /// The accesses of a route that reach an object by a caller-supplied id with
@@ -69,6 +65,8 @@ pub fn untied_accesses<'r>(route: &'r Route<'_>) -> Vec<&'r Access> {
         .facts
         .accesses
         .iter()
+        // Files are a path-traversal question, not object ownership.
+        .filter(|a| !matches!(a.kind, AccessKind::File { .. }))
         .filter(|a| !selectors(&a.args).is_empty() && !tied_to_caller(route, a))
         .filter(|a| {
             let key = (resource(a), a.loc);
@@ -105,13 +103,20 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
         }
         let authenticated = is_authenticated(route);
         for access in untied_accesses(route) {
+            if !owned_targets(ctx).contains(&access.target) {
+                continue;
+            }
             // BOLA002 reports the inconsistent case; TOC002 the two-source case.
             if super::bola002::inconsistent_with(ctx, route, access).is_some()
                 || super::toc002_conflicts(route, access)
             {
                 continue;
             }
-            let field = selectors(&access.args).into_iter().next().map(|(_, f)| f).unwrap_or_default();
+            let field = selectors(&access.args)
+                .into_iter()
+                .next()
+                .map(|(_, f)| f)
+                .unwrap_or_default();
             let note = if authenticated {
                 String::new()
             } else {

@@ -47,10 +47,15 @@ Apply the same check in every route (one helper that loads and authorizes).
 const FIX: &str = "Apply the same ownership check as the other route: load through one helper that authorizes, or scope the query by the caller.";
 
 /// The route that checks the resource this access reaches, if another one does.
-pub fn inconsistent_with<'m, 'a>(ctx: &'m Context<'a>, route: &Route<'_>, access: &Access) -> Option<&'m Route<'a>> {
+pub fn inconsistent_with<'m, 'a>(
+    ctx: &'m Context<'a>,
+    route: &Route<'_>,
+    access: &Access,
+) -> Option<&'m Route<'a>> {
     let wanted = resource(access);
     ctx.model.routes.iter().find(|other| {
-        !(other.rule == route.rule && other.methods == route.methods) && tied_resources(other).contains(&wanted)
+        !(other.rule == route.rule && other.methods == route.methods)
+            && tied_resources(other).contains(&wanted)
     })
 }
 
@@ -60,15 +65,27 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
             continue;
         }
         for access in untied_accesses(route) {
-            let Some(other) = inconsistent_with(ctx, route, access) else { continue };
+            let Some(other) = inconsistent_with(ctx, route, access) else {
+                continue;
+            };
             let message = format!(
                 "{} reaches `{}` with no ownership check, while {} checks it",
                 label(route),
                 resource(access),
                 label(other)
             );
-            let checked_at = other.facts.checks.first().map(|c| c.loc).unwrap_or(other.declared);
-            let finding = with_related(ctx, ctx.finding(&META, access.loc, message).with_fix(FIX), checked_at, format!("{} checks ownership here", label(other)));
+            let checked_at = other
+                .facts
+                .checks
+                .first()
+                .map(|c| c.loc)
+                .unwrap_or(other.declared);
+            let finding = with_related(
+                ctx,
+                ctx.finding(&META, access.loc, message).with_fix(FIX),
+                checked_at,
+                format!("{} checks ownership here", label(other)),
+            );
             out.push(finding);
         }
     }

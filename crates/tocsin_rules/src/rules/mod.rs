@@ -19,7 +19,10 @@ pub mod toc006;
 
 /// Does TOC002 report this access (check and use reading different sources)? Then
 /// BOLA001 stays silent on it: one finding per flaw.
-pub fn toc002_conflicts(route: &tocsin_python::model::Route<'_>, access: &tocsin_python::facts::Access) -> bool {
+pub fn toc002_conflicts(
+    route: &tocsin_python::model::Route<'_>,
+    access: &tocsin_python::facts::Access,
+) -> bool {
     use tocsin_python::facts::{Origin, RequestSource};
     crate::authz::route_checks(route).iter().any(|rc| {
         rc.check.reads.iter().any(|c| {

@@ -5,7 +5,9 @@ use tocsin_python::facts::AccessKind;
 use tocsin_python::project::ModuleId;
 
 use super::route_common::{label, line, routes_in, with_related};
-use crate::authz::{inside_check, reads_selector, route_checks, runtime_mutated, selectors};
+use crate::authz::{
+    inside_check, lookups_of, reads_selector, route_checks, runtime_mutated, selectors,
+};
 use crate::Context;
 
 pub static META: RuleMeta = RuleMeta {
@@ -53,8 +55,16 @@ const FIX: &str = "Make check and use one step: authorize from a signed, scoped,
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
     for route in routes_in(ctx, module) {
         for rc in route_checks(route) {
-            let states: Vec<_> = rc.check.reads.shared().filter_map(|s| runtime_mutated(ctx.model, s)).collect();
-            let Some(state) = states.first() else { continue };
+            // Authorization state: mutable state looked up by the caller's identity
+            // while deciding (`KEY_SCOPES[api_key]`), not an existence test of the
+            // object itself (`doc_id in DOCS`).
+            let states: Vec<_> = lookups_of(&rc)
+                .filter(|l| l.key.has_principal())
+                .filter_map(|l| runtime_mutated(ctx.model, &l.state))
+                .collect();
+            let Some(state) = states.first() else {
+                continue;
+            };
             let wanted = selectors(&rc.check.reads);
             if wanted.is_empty() {
                 continue;
@@ -79,18 +89,45 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                     }
                 })
                 .unwrap_or_default();
-            let field = wanted.first().map(|(_, f)| f.as_str()).unwrap_or("the object");
+            let field = wanted
+                .first()
+                .map(|(_, f)| f.as_str())
+                .unwrap_or("the object");
             let message = format!(
                 "authorization check reads `{}`, which {by} changes at run time, and `{field}` is used again at line {} with nothing making check and use atomic",
                 state.state.name,
                 line(ctx, access.loc)
             );
             let mut finding = ctx.finding(&META, rc.check.loc, message).with_fix(FIX);
-            finding = with_related(ctx, finding, rc.check.loc, format!("check on `{}` ({})", state.state.name, label(route)));
-            finding = with_related(ctx, finding, access.loc, format!("use: `{field}` reaches the data again"));
-            for m in state.mutations.iter().filter(|m| m.function.is_some()).take(3) {
-                let who = if m.routes.is_empty() { m.function.clone().unwrap_or_default() } else { m.routes.join(", ") };
-                finding = with_related(ctx, finding, m.loc, format!("`{}` mutated at run time by {who}", state.state.name));
+            finding = with_related(
+                ctx,
+                finding,
+                rc.check.loc,
+                format!("check on `{}` ({})", state.state.name, label(route)),
+            );
+            finding = with_related(
+                ctx,
+                finding,
+                access.loc,
+                format!("use: `{field}` reaches the data again"),
+            );
+            for m in state
+                .mutations
+                .iter()
+                .filter(|m| m.function.is_some())
+                .take(3)
+            {
+                let who = if m.routes.is_empty() {
+                    m.function.clone().unwrap_or_default()
+                } else {
+                    m.routes.join(", ")
+                };
+                finding = with_related(
+                    ctx,
+                    finding,
+                    m.loc,
+                    format!("`{}` mutated at run time by {who}", state.state.name),
+                );
             }
             out.push(finding);
         }

@@ -41,12 +41,18 @@ doc = DOCS[doc_id]
 "#,
 };
 
-const FIX: &str = "Read the field once into a variable and use that value for both the check and the action.";
+const FIX: &str =
+    "Read the field once into a variable and use that value for both the check and the action.";
 
 /// `request.values` resolves the query string first, so a check on `args` and a use
 /// of `values` (or the reverse) see the same value.
 fn same_value(a: RequestSource, b: RequestSource) -> bool {
-    a == b || matches!((a, b), (RequestSource::Args, RequestSource::Values) | (RequestSource::Values, RequestSource::Args))
+    a == b
+        || matches!(
+            (a, b),
+            (RequestSource::Args, RequestSource::Values)
+                | (RequestSource::Values, RequestSource::Args)
+        )
 }
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
@@ -54,13 +60,25 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
         let mut reported: Vec<(RequestSource, String)> = Vec::new();
         for rc in route_checks(route) {
             for origin in rc.check.reads.iter() {
-                let Origin::Request { source: checked, field: Some(field) } = origin else { continue };
+                let Origin::Request {
+                    source: checked,
+                    field: Some(field),
+                } = origin
+                else {
+                    continue;
+                };
                 for access in &route.facts.accesses {
                     if !rc.before(access.seq) || inside_check(route, access.seq) {
                         continue;
                     }
                     for used in access.args.iter() {
-                        let Origin::Request { source: used_source, field: Some(used_field) } = used else { continue };
+                        let Origin::Request {
+                            source: used_source,
+                            field: Some(used_field),
+                        } = used
+                        else {
+                            continue;
+                        };
                         if used_field != field || same_value(*checked, *used_source) {
                             continue;
                         }
@@ -68,11 +86,11 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                             continue;
                         }
                         reported.push((*used_source, field.clone()));
-                        let read = route
-                            .facts
-                            .request_reads
-                            .iter()
-                            .find(|r| r.source == *used_source && r.field.as_deref() == Some(field) && !inside_check(route, r.seq));
+                        let read = route.facts.request_reads.iter().find(|r| {
+                            r.source == *used_source
+                                && r.field.as_deref() == Some(field)
+                                && !inside_check(route, r.seq)
+                        });
                         let at = read.map_or(access.loc, |r| r.loc);
                         let message = format!(
                             "`{field}` is checked from `{}` but the action reads it from `{}`: one request can carry a different value in each",
@@ -80,8 +98,22 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                             used_source.as_str()
                         );
                         let mut finding = ctx.finding(&META, at, message).with_fix(FIX);
-                        finding = with_related(ctx, finding, rc.check.loc, format!("check reads `{field}` from `{}` ({})", checked.as_str(), label(route)));
-                        finding = with_related(ctx, finding, access.loc, format!("use reads `{field}` from `{}`", used_source.as_str()));
+                        finding = with_related(
+                            ctx,
+                            finding,
+                            rc.check.loc,
+                            format!(
+                                "check reads `{field}` from `{}` ({})",
+                                checked.as_str(),
+                                label(route)
+                            ),
+                        );
+                        finding = with_related(
+                            ctx,
+                            finding,
+                            access.loc,
+                            format!("use reads `{field}` from `{}`", used_source.as_str()),
+                        );
                         out.push(finding);
                     }
                 }

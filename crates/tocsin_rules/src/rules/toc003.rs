@@ -1,7 +1,7 @@
 //! TOC003: read, compare, write in separate steps (limit overrun).
 
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
-use tocsin_python::facts::{Condition, Origin};
+use tocsin_python::facts::{Condition, Origin, WriteKind};
 use tocsin_python::project::ModuleId;
 use tocsin_python::Loc;
 
@@ -11,7 +11,8 @@ use crate::Context;
 pub static META: RuleMeta = RuleMeta {
     code: "TOC003",
     name: "read-check-write-without-atomicity",
-    summary: "Counter, balance, quota or single-use flag read, compared and written in separate steps",
+    summary:
+        "Counter, balance, quota or single-use flag read, compared and written in separate steps",
     severity: Severity::High,
     docs: r#"## What it does
 Flags a value (a counter, balance, quota, stock level, single-use flag, attempt
@@ -61,7 +62,12 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
             let mut finding = ctx
                 .finding(&META, at, format!("{what} is read, compared and written back in separate steps: concurrent requests all pass the check"))
                 .with_fix(FIX);
-            finding = with_related(ctx, finding, condition.loc, format!("compared here ({})", label(route)));
+            finding = with_related(
+                ctx,
+                finding,
+                condition.loc,
+                format!("compared here ({})", label(route)),
+            );
             finding = with_related(ctx, finding, at, "written here");
             out.push(finding);
         };
@@ -70,25 +76,41 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                 continue;
             }
             let field = Origin::DbField(write.model.clone(), write.field.clone());
-            if let Some(condition) = facts
-                .conditions
-                .iter()
-                .find(|c| c.seq < write.seq && c.reads.iter().any(|o| o == &field) && unlocked(c, write.lock))
-            {
-                report(write.loc, condition, format!("`{}.{}`", write.model, write.field));
+            if let Some(condition) = facts.conditions.iter().find(|c| {
+                c.seq < write.seq && c.reads.iter().any(|o| o == &field) && unlocked(c, write.lock)
+            }) {
+                report(
+                    write.loc,
+                    condition,
+                    format!("`{}.{}`", write.model, write.field),
+                );
             }
         }
         for write in &facts.writes {
-            if !matches!(write.kind, tocsin_python::facts::WriteKind::Assign) {
+            if !matches!(write.kind, WriteKind::Assign) {
                 continue;
             }
-            let derived = write.value.shared().any(|s| s == &write.state);
-            if !derived {
-                continue;
-            }
-            if let Some(condition) = facts.conditions.iter().find(|c| {
-                c.seq < write.seq && c.reads.shared().any(|s| s == &write.state) && unlocked(c, write.lock)
-            }) {
+            // The same entry read in the condition (`attempts[user] >= 5`, `code in
+            // USED`) and written after it, or a size limit (`len(S) >= MAX`) checked
+            // before adding to S.
+            let condition = facts.conditions.iter().find(|c| {
+                if c.seq >= write.seq
+                    || !unlocked(c, write.lock)
+                    || !c.reads.shared().any(|s| s == &write.state)
+                {
+                    return false;
+                }
+                let lookups: Vec<_> = facts
+                    .lookups
+                    .iter()
+                    .filter(|l| l.state == write.state && c.seq_start <= l.seq && l.seq < c.seq)
+                    .collect();
+                let same_entry = !write.key_text.is_empty()
+                    && lookups.iter().any(|l| l.key_text == write.key_text);
+                let size_limit = lookups.is_empty();
+                same_entry || size_limit
+            });
+            if let Some(condition) = condition {
                 report(write.loc, condition, format!("`{}`", write.state.name));
             }
         }
@@ -97,12 +119,14 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
             if !write.value.iter().any(|o| o == &cached) {
                 continue;
             }
-            if let Some(condition) = facts
-                .conditions
-                .iter()
-                .find(|c| c.seq < write.seq && c.reads.iter().any(|o| o == &cached) && unlocked(c, write.lock))
-            {
-                report(write.loc, condition, format!("a value in `{}`", write.cache));
+            if let Some(condition) = facts.conditions.iter().find(|c| {
+                c.seq < write.seq && c.reads.iter().any(|o| o == &cached) && unlocked(c, write.lock)
+            }) {
+                report(
+                    write.loc,
+                    condition,
+                    format!("a value in `{}`", write.cache),
+                );
             }
         }
     }

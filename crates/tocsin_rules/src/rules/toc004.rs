@@ -54,9 +54,28 @@ fn is_authorization_lookup(name: &str) -> bool {
     words(name).iter().any(|w| {
         matches!(
             w.as_str(),
-            "key" | "keys" | "apikey" | "token" | "perm" | "perms" | "permission" | "permissions" | "scope" | "scopes"
-                | "role" | "roles" | "auth" | "grant" | "grants" | "acl" | "access" | "principal" | "client" | "credential"
-                | "tenant" | "owner"
+            "key"
+                | "keys"
+                | "apikey"
+                | "token"
+                | "perm"
+                | "perms"
+                | "permission"
+                | "permissions"
+                | "scope"
+                | "scopes"
+                | "role"
+                | "roles"
+                | "auth"
+                | "grant"
+                | "grants"
+                | "acl"
+                | "access"
+                | "principal"
+                | "client"
+                | "credential"
+                | "tenant"
+                | "owner"
         )
     })
 }
@@ -67,7 +86,13 @@ fn is_memoizing(ctx: &Context<'_>, module: ModuleId, decorator: &Expr) -> bool {
         other => other,
     };
     if let Some(q) = ctx.index.qualified(module, callee) {
-        if matches!(q.as_str(), "functools.lru_cache" | "functools.cache" | "cachetools.cached" | "cachetools.func.ttl_cache") {
+        if matches!(
+            q.as_str(),
+            "functools.lru_cache"
+                | "functools.cache"
+                | "cachetools.cached"
+                | "cachetools.func.ttl_cache"
+        ) {
             return true;
         }
     }
@@ -111,13 +136,15 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
         .collect();
     for (function, class) in functions {
         let name = function.name.as_str();
-        if !is_authorization_lookup(name) {
-            continue;
-        }
         let facts = analyzer.summary(module, function, class);
+        let named_for_authorization = is_authorization_lookup(name);
         let reads_store = !facts.shared_reads.is_empty() || !facts.accesses.is_empty();
         for decorator in &function.decorator_list {
-            if !is_memoizing(ctx, module, &decorator.expression) || !reads_store || evicted(ctx, name) {
+            if !named_for_authorization
+                || !is_memoizing(ctx, module, &decorator.expression)
+                || !reads_store
+                || evicted(ctx, name)
+            {
                 continue;
             }
             let loc = ctx.index.loc(module, decorator);
@@ -131,14 +158,32 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
             );
         }
         // Module-level dict caches filled by this lookup.
-        for write in facts.writes.iter().filter(|w| matches!(w.kind, WriteKind::Assign)) {
+        for write in facts
+            .writes
+            .iter()
+            .filter(|w| w.direct && matches!(w.kind, WriteKind::Assign))
+        {
             if !write.state.name.to_ascii_lowercase().contains("cache") {
                 continue;
             }
-            let Some(state) = ctx.model.shared_state.iter().find(|s| s.state == write.state) else { continue };
+            // The lookup or the cache must say it is about keys or permissions.
+            if !named_for_authorization && !is_authorization_lookup(&write.state.name) {
+                continue;
+            }
+            let Some(state) = ctx
+                .model
+                .shared_state
+                .iter()
+                .find(|s| s.state == write.state)
+            else {
+                continue;
+            };
             let evicts = state.mutations.iter().any(|m| {
-                matches!(m.kind, WriteKind::Delete | WriteKind::MethodCall | WriteKind::Rebind)
-                    && m.function.as_deref() != Some(&format!("{}.{name}", ctx.project.module_name(module)))
+                matches!(
+                    m.kind,
+                    WriteKind::Delete | WriteKind::MethodCall | WriteKind::Rebind
+                ) && m.function.as_deref()
+                    != Some(&format!("{}.{name}", ctx.project.module_name(module)))
             });
             if evicts {
                 continue;
@@ -151,7 +196,12 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                     format!("`{}` caches what `{name}` looks up and nothing evicts it: revoked keys keep their access", write.state.name),
                 )
                 .with_fix(FIX);
-            finding = with_related(ctx, finding, state.defined, format!("cache `{}` defined here", write.state.name));
+            finding = with_related(
+                ctx,
+                finding,
+                state.defined,
+                format!("cache `{}` defined here", write.state.name),
+            );
             out.push(finding);
         }
     }

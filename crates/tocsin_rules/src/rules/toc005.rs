@@ -48,7 +48,14 @@ key itself on every request and keep no authorization in the session.
 const FIX: &str = "Re-validate on every request: keep only the key's id in the session and look it up in the key store (refusing revoked keys) before trusting it.";
 
 fn is_credential(principal: &Principal) -> bool {
-    matches!(principal, Principal::Header(_) | Principal::Query(_) | Principal::Cookie(_) | Principal::Authorization | Principal::JwtClaims)
+    matches!(
+        principal,
+        Principal::Header(_)
+            | Principal::Query(_)
+            | Principal::Cookie(_)
+            | Principal::Authorization
+            | Principal::JwtClaims
+    )
 }
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
@@ -58,7 +65,10 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
         }
         // The route must be where a key is validated: a check on a credential.
         let validates = route_checks(route).iter().any(|rc| {
-            rc.check.reads.iter().any(|o| matches!(o, Origin::Principal(p) if is_credential(p)))
+            rc.check
+                .reads
+                .iter()
+                .any(|o| matches!(o, Origin::Principal(p) if is_credential(p)))
         });
         if !validates {
             continue;
@@ -80,15 +90,22 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                         })
                     })?;
                     let revalidates = checks.iter().any(|rc| {
-                        rc.check
-                            .reads
-                            .iter()
-                            .any(|o| matches!(o, Origin::Shared(_) | Origin::Db(_) | Origin::DbField(..) | Origin::Cache(_)))
+                        rc.check.reads.iter().any(|o| {
+                            matches!(
+                                o,
+                                Origin::Shared(_)
+                                    | Origin::Db(_)
+                                    | Origin::DbField(..)
+                                    | Origin::Cache(_)
+                            )
+                        })
                     });
                     (!revalidates).then_some((other, trusting_check.check.loc))
                 })
                 .collect();
-            let Some((first, _)) = trusting.first() else { continue };
+            let Some((first, _)) = trusting.first() else {
+                continue;
+            };
             let name = key.clone().unwrap_or_else(|| "…".to_string());
             let message = format!(
                 "the outcome of a key check is stored in `session[\"{name}\"]` and {} trusts it without re-checking that the key is still valid",
@@ -96,7 +113,12 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
             );
             let mut finding = ctx.finding(&META, write.loc, message).with_fix(FIX);
             for (other, loc) in trusting.iter().take(3) {
-                finding = with_related(ctx, finding, *loc, format!("{} trusts the session value", label(other)));
+                finding = with_related(
+                    ctx,
+                    finding,
+                    *loc,
+                    format!("{} trusts the session value", label(other)),
+                );
             }
             out.push(finding);
         }

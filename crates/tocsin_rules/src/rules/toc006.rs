@@ -44,13 +44,43 @@ or `os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)` to create exclusively.
 
 const FIX: &str = "Skip the pre-check: do the operation and handle the exception (FileNotFoundError, FileExistsError), or open with O_CREAT | O_EXCL.";
 
-const CHECKS: &[&str] = &["os.path.exists", "os.path.isfile", "os.path.isdir", "os.path.islink", "os.path.lexists", "os.access"];
+const CHECKS: &[&str] = &[
+    "os.path.exists",
+    "os.path.isfile",
+    "os.path.isdir",
+    "os.path.islink",
+    "os.path.lexists",
+    "os.access",
+];
 const USES: &[&str] = &[
-    "builtins.open", "io.open", "os.remove", "os.unlink", "os.rename", "os.replace", "os.chmod", "os.chown", "os.rmdir",
-    "shutil.copy", "shutil.copy2", "shutil.copyfile", "shutil.move", "shutil.rmtree", "flask.send_file",
+    "builtins.open",
+    "io.open",
+    "os.remove",
+    "os.unlink",
+    "os.rename",
+    "os.replace",
+    "os.chmod",
+    "os.chown",
+    "os.rmdir",
+    "shutil.copy",
+    "shutil.copy2",
+    "shutil.copyfile",
+    "shutil.move",
+    "shutil.rmtree",
+    "flask.send_file",
 ];
 const PATH_CHECKS: &[&str] = &["exists", "is_file", "is_dir", "is_symlink"];
-const PATH_USES: &[&str] = &["open", "unlink", "read_text", "read_bytes", "write_text", "write_bytes", "chmod", "rename", "rmdir"];
+const PATH_USES: &[&str] = &[
+    "open",
+    "unlink",
+    "read_text",
+    "read_bytes",
+    "write_text",
+    "write_bytes",
+    "chmod",
+    "rename",
+    "rmdir",
+];
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
     let info = ctx.project.module(module);
@@ -60,20 +90,39 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
     let file = ctx.project.file(info.file);
     let Some(ast) = file.module() else { return };
     // Cheap filter: no file-system check, nothing to do.
-    if !file.text.contains("exists") && !file.text.contains("is_file") && !file.text.contains("isfile")
-        && !file.text.contains("isdir") && !file.text.contains("access(") && !file.text.contains("is_dir")
+    if !file.text.contains("exists")
+        && !file.text.contains("is_file")
+        && !file.text.contains("isfile")
+        && !file.text.contains("isdir")
+        && !file.text.contains("access(")
+        && !file.text.contains("is_dir")
     {
         return;
     }
-    let mut finder = Finder { ctx, module, text: &file.text, functions: Vec::new(), stack: Vec::new(), depth: 0 };
+    let mut finder = Finder {
+        ctx,
+        module,
+        text: &file.text,
+        functions: Vec::new(),
+        stack: Vec::new(),
+        depth: 0,
+    };
     finder.visit_body(&ast.body);
     for function in finder.functions {
         for (path, use_range) in &function.uses {
-            if let Some((_, check_range)) =
-                function.checks.iter().find(|(checked, at)| checked == path && at.start() < use_range.start())
+            if let Some((_, check_range)) = function
+                .checks
+                .iter()
+                .find(|(checked, at)| checked == path && at.start() < use_range.start())
             {
-                let loc = tocsin_python::Loc { file: info.file, range: *use_range };
-                let check_loc = tocsin_python::Loc { file: info.file, range: *check_range };
+                let loc = tocsin_python::Loc {
+                    file: info.file,
+                    range: *use_range,
+                };
+                let check_loc = tocsin_python::Loc {
+                    file: info.file,
+                    range: *check_range,
+                };
                 let finding = ctx
                     .finding(&META, loc, format!("`{path}` is checked on the file system, then used: the file can change in between"))
                     .with_fix(FIX)
@@ -102,7 +151,10 @@ struct Finder<'c, 'a> {
 
 impl Finder<'_, '_> {
     fn slice(&self, expr: &Expr) -> String {
-        self.text.get(usize::from(expr.start())..usize::from(expr.end())).unwrap_or("").to_string()
+        self.text
+            .get(usize::from(expr.start())..usize::from(expr.end()))
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -141,7 +193,9 @@ impl<'a> Visitor<'a> for Finder<'_, 'a> {
             }
             if let Expr::Attribute(attr) = &*call.func {
                 let method = attr.attr.as_str();
-                let receiver_is_os = qualified.as_deref().is_some_and(|q| q.starts_with("os.") || q.starts_with("shutil."));
+                let receiver_is_os = qualified
+                    .as_deref()
+                    .is_some_and(|q| q.starts_with("os.") || q.starts_with("shutil."));
                 if !receiver_is_os && PATH_CHECKS.contains(&method) {
                     check = Some(path_text(self, &attr.value));
                 } else if !receiver_is_os && PATH_USES.contains(&method) && qualified.is_none() {
