@@ -171,3 +171,11 @@ fn snapshots_of_text_and_sarif() {
         insta::assert_json_snapshot!(format!("{code}_sarif"), value);
     }
 }
+
+/// Code written to look like the false positives found while triaging real Flask
+/// applications and Django: every rule must stay silent on it.
+#[test]
+fn precision_corpus_is_silent() {
+    let output = tocsin(&["check", "--isolated", "--format", "concise", "tests/fixtures/precision"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}

@@ -62,6 +62,10 @@ const NOT_THE_SECRET: &[&str] = &[
     "algorithm",
     "algorithms",
     "alg",
+    "algo",
+    "description",
+    "error",
+    "arn",
     "version",
     "required",
     "enabled",
@@ -264,6 +268,10 @@ pub fn is_key_container_name(name: &str) -> bool {
 /// Template references rather than literal secrets: `${API_KEY}`, `<your-key>`, `%(key)s`.
 pub fn is_reference_literal(value: &str) -> bool {
     let v = value.trim();
+    // Masks and ellipses: "...", "********", "xxxxxxxx".
+    if v.chars().all(|c| matches!(c, '.' | '*' | 'x' | 'X' | '#' | '-' | '_')) {
+        return true;
+    }
     v.is_empty()
         || (v.starts_with("${") && v.ends_with('}'))
         || (v.starts_with('<') && v.ends_with('>'))

@@ -92,6 +92,27 @@ fn is_harmless_operand(expr: &Expr) -> bool {
 }
 
 impl<'a> Key001<'_, 'a> {
+    /// Harmless literals, also through module constants (`PASSWORD_MASK`,
+    /// `CHANGE_ME_SECRET_KEY`): comparing with a known public value leaks nothing.
+    fn is_harmless(&self, scope: &Scope<'a>, expr: &'a Expr) -> bool {
+        if is_harmless_operand(expr) {
+            return true;
+        }
+        if let Expr::Name(name) = expr {
+            if let Some(value) = crate::secret::value_of_name(self.ctx.index, scope, name.id.as_str()) {
+                return match value {
+                    Expr::StringLiteral(_) => is_harmless_operand(value),
+                    // `"X" * 10`: a repeated character is a mask.
+                    Expr::BinOp(b) => {
+                        matches!((&*b.left, &*b.right), (Expr::StringLiteral(_), Expr::NumberLiteral(_)))
+                    }
+                    _ => false,
+                };
+            }
+        }
+        false
+    }
+
     /// A sequence scanned element by element: list/tuple/str literals, `x.split()`,
     /// comprehensions, or a name bound to one of those.
     fn is_linear_container(&self, scope: &Scope<'a>, expr: &'a Expr, depth: usize) -> bool {
@@ -174,8 +195,8 @@ impl<'a> SyntaxRule<'a> for Key001<'_, 'a> {
                 for (op, right) in compare.ops.iter().zip(compare.comparators.iter()) {
                     let flagged = match op {
                         CmpOp::Eq | CmpOp::NotEq => {
-                            !is_harmless_operand(left)
-                                && !is_harmless_operand(right)
+                            !self.is_harmless(scope, left)
+                                && !self.is_harmless(scope, right)
                                 && self.compares_secrets(scope, left, right)
                         }
                         CmpOp::In | CmpOp::NotIn => {

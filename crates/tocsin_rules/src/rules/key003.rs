@@ -5,7 +5,7 @@ use tocsin_diagnostics::{Finding, RuleMeta, Severity};
 use tocsin_python::facts::{dotted, last_name, string_literal};
 
 use crate::names::{
-    is_identifier_like, is_key_container_name, is_reference_literal, is_secret_name,
+    is_identifier_like, is_key_container_name, is_password_name, words, is_reference_literal, is_secret_name,
     looks_like_key_literal, secrecy, Secrecy,
 };
 use crate::secret::qualified;
@@ -74,6 +74,20 @@ struct Key003<'c, 'a> {
     out: Vec<Finding>,
 }
 
+/// `SECRET_KEY`, `app.secret_key`, `JWT_SECRET_KEY`, `GUEST_TOKEN_JWT_SECRET`: settings
+/// whose value signs sessions or tokens.
+fn is_signing_setting(name: &str) -> bool {
+    if name.eq_ignore_ascii_case("secret_key") {
+        return true;
+    }
+    // Upper-case configuration names only: `aws_secret_access_key` in a dict of
+    // field descriptions is not the app's signing key.
+    let is_config = name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    let words = words(name);
+    let last = words.last().map(String::as_str);
+    is_config && (last == Some("secret") || (last == Some("key") && words.iter().any(|w| w == "secret")))
+}
+
 fn literal_text(expr: &Expr) -> Option<String> {
     match expr {
         Expr::StringLiteral(s) => Some(s.value.to_str().to_string()),
@@ -125,6 +139,12 @@ impl<'a> Key003<'_, 'a> {
         if self.is_test && self.is_placeholder(name) {
             return;
         }
+        // Hard-coded passwords are a different flaw (and other linters' rules); names
+        // that are not identifiers (`$.credentials`, `missing-input-secret`) are
+        // JSON paths and error codes.
+        if is_password_name(name) || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return;
+        }
         let strength = secrecy(name, false);
         if strength == Secrecy::None {
             return;
@@ -133,6 +153,12 @@ impl<'a> Key003<'_, 'a> {
             return;
         };
         if self.is_allowed(&text) {
+            return;
+        }
+        // Prose (help texts, error messages) and key *names* (`"access_token"`) are
+        // not secrets; a signing-key setting is one whatever its value looks like.
+        let signing_setting = is_signing_setting(name);
+        if !signing_setting && (text.contains(' ') || (is_identifier_like(&text) && text.contains('_'))) {
             return;
         }
         // `token = "is"`, `RESET_TOKEN = "_password_reset_token"`: a weakly named value

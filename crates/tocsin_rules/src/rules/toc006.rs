@@ -124,7 +124,14 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                     range: *check_range,
                 };
                 let finding = ctx
-                    .finding(&META, loc, format!("`{path}` is checked on the file system, then used: the file can change in between"))
+                    .finding(
+                        &META,
+                        loc,
+                        format!(
+                            "`{}` is checked on the file system, then used: the file can change in between",
+                            path.trim_start_matches("path:")
+                        ),
+                    )
                     .with_fix(FIX)
                     .with_related(ctx.location(check_loc), "checked here");
                 out.push(finding);
@@ -196,10 +203,13 @@ impl<'a> Visitor<'a> for Finder<'_, 'a> {
                 let receiver_is_os = qualified
                     .as_deref()
                     .is_some_and(|q| q.starts_with("os.") || q.starts_with("shutil."));
-                if !receiver_is_os && PATH_CHECKS.contains(&method) {
-                    check = Some(path_text(self, &attr.value));
+                // `Path.exists()` takes no argument; `storage.exists(name)` is another
+                // API whose receiver is not a path.
+                let no_args = call.arguments.args.is_empty();
+                if !receiver_is_os && no_args && PATH_CHECKS.contains(&method) {
+                    check = Some(format!("path:{}", path_text(self, &attr.value)));
                 } else if !receiver_is_os && PATH_USES.contains(&method) && qualified.is_none() {
-                    usage = Some(path_text(self, &attr.value));
+                    usage = Some(format!("path:{}", path_text(self, &attr.value)));
                 }
             }
             if let Some(function) = self.functions.get_mut(current) {
