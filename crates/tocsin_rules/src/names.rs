@@ -129,12 +129,30 @@ const KEY_QUALIFIERS: &[&str] = &[
     "license",
 ];
 
+fn might_be_secret(name: &str) -> bool {
+    const STEMS: &[&[u8]] = &[
+        b"key", b"token", b"secret", b"sig", b"hmac", b"jwt", b"pass", b"cred", b"bearer",
+    ];
+    let bytes = name.as_bytes();
+    STEMS.iter().any(|stem| {
+        bytes.windows(stem.len()).any(|w| {
+            w.iter()
+                .zip(stem.iter())
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+        })
+    })
+}
+
 /// Does a variable, attribute, header, parameter or config name denote a key,
 /// token, signature or signing secret?
 ///
 /// A bare `key` does not, unless `bare_key` is set (query parameters named `key`
 /// are API keys by convention; a variable named `key` is usually a dict key).
 pub fn is_secret_name(name: &str, bare_key: bool) -> bool {
+    // Fast reject before splitting into words: this runs on every name.
+    if !might_be_secret(name) {
+        return false;
+    }
     let words = words(name);
     let Some(last) = words.last() else {
         return false;
@@ -269,7 +287,9 @@ pub fn is_key_container_name(name: &str) -> bool {
 pub fn is_reference_literal(value: &str) -> bool {
     let v = value.trim();
     // Masks and ellipses: "...", "********", "xxxxxxxx".
-    if v.chars().all(|c| matches!(c, '.' | '*' | 'x' | 'X' | '#' | '-' | '_')) {
+    if v.chars()
+        .all(|c| matches!(c, '.' | '*' | 'x' | 'X' | '#' | '-' | '_'))
+    {
         return true;
     }
     v.is_empty()

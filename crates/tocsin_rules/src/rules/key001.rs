@@ -99,12 +99,17 @@ impl<'a> Key001<'_, 'a> {
             return true;
         }
         if let Expr::Name(name) = expr {
-            if let Some(value) = crate::secret::value_of_name(self.ctx.index, scope, name.id.as_str()) {
+            if let Some(value) =
+                crate::secret::value_of_name(self.ctx.index, scope, name.id.as_str())
+            {
                 return match value {
                     Expr::StringLiteral(_) => is_harmless_operand(value),
                     // `"X" * 10`: a repeated character is a mask.
                     Expr::BinOp(b) => {
-                        matches!((&*b.left, &*b.right), (Expr::StringLiteral(_), Expr::NumberLiteral(_)))
+                        matches!(
+                            (&*b.left, &*b.right),
+                            (Expr::StringLiteral(_), Expr::NumberLiteral(_))
+                        )
                     }
                     _ => false,
                 };

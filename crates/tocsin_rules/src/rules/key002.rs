@@ -53,6 +53,8 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
             out: Vec::new(),
             credential_uses: Vec::new(),
             credential_ranges: Vec::new(),
+            function: None,
+            collected: false,
         };
         walk(ast, module, &mut rule);
         out.extend(rule.out);
@@ -67,6 +69,9 @@ struct Key002<'c, 'a> {
     credential_uses: Vec<&'a str>,
     /// Expressions used directly as credentials (`verify(request.args["token"])`).
     credential_ranges: Vec<TextRange>,
+    /// The function being walked, and whether its credential uses were collected.
+    function: Option<&'a ruff_python_ast::StmtFunctionDef>,
+    collected: bool,
 }
 
 /// Collects names used the way credentials are used.
@@ -110,9 +115,12 @@ impl<'a> Visitor<'a> for CredentialUses<'a> {
             }
             Expr::Call(c) => {
                 let callee = last_name(&c.func).unwrap_or("").to_ascii_lowercase();
-                if ["decode", "verify", "valid", "auth", "check", "lookup", "load", "compare", "get", "find", "user"]
-                    .iter()
-                    .any(|w| callee.contains(w))
+                if [
+                    "decode", "verify", "valid", "auth", "check", "lookup", "load", "compare",
+                    "get", "find", "user",
+                ]
+                .iter()
+                .any(|w| callee.contains(w))
                 {
                     for arg in c.arguments.args.iter() {
                         names_in(arg, &mut self.names);
@@ -129,15 +137,13 @@ impl<'a> Visitor<'a> for CredentialUses<'a> {
 
 impl<'a> SyntaxRule<'a> for Key002<'_, 'a> {
     fn stmt(&mut self, stmt: &'a Stmt, _scope: &Scope<'a>) {
+        // Remember the function; its credential uses are collected only if a weakly
+        // named query read turns up in it.
         if let Stmt::FunctionDef(function) = stmt {
-            let mut uses = CredentialUses {
-                names: Vec::new(),
-                ranges: Vec::new(),
-                depth: 0,
-            };
-            uses.visit_body(&function.body);
-            self.credential_uses = uses.names;
-            self.credential_ranges = uses.ranges;
+            self.function = Some(function);
+            self.credential_uses.clear();
+            self.credential_ranges.clear();
+            self.collected = false;
         }
     }
 
@@ -154,13 +160,29 @@ impl<'a> SyntaxRule<'a> for Key002<'_, 'a> {
         // `token`, `key`, `sig` also name download markers and cache keys: count
         // them only when the function uses the value as a credential.
         if secrecy(&field, true) != Secrecy::Strong {
+            if !self.collected {
+                self.collected = true;
+                if let Some(function) = self.function {
+                    let mut uses = CredentialUses {
+                        names: Vec::new(),
+                        ranges: Vec::new(),
+                        depth: 0,
+                    };
+                    uses.visit_body(&function.body);
+                    self.credential_uses = uses.names;
+                    self.credential_ranges = uses.ranges;
+                }
+            }
             let bound: Vec<&str> = scope
                 .locals
                 .iter()
                 .filter(|(_, value)| std::ptr::eq(**value, expr))
                 .map(|(name, _)| *name)
                 .collect();
-            let direct = self.credential_ranges.iter().any(|r| r.contains_range(expr.range()));
+            let direct = self
+                .credential_ranges
+                .iter()
+                .any(|r| r.contains_range(expr.range()));
             if !direct && !bound.iter().any(|name| self.credential_uses.contains(name)) {
                 return;
             }

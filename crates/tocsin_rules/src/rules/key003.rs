@@ -5,8 +5,8 @@ use tocsin_diagnostics::{Finding, RuleMeta, Severity};
 use tocsin_python::facts::{dotted, last_name, string_literal};
 
 use crate::names::{
-    is_identifier_like, is_key_container_name, is_password_name, words, is_reference_literal, is_secret_name,
-    looks_like_key_literal, secrecy, Secrecy,
+    is_identifier_like, is_key_container_name, is_password_name, is_reference_literal,
+    is_secret_name, looks_like_key_literal, secrecy, words, Secrecy,
 };
 use crate::secret::qualified;
 use crate::syntax::{walk, Scope, SyntaxRule};
@@ -82,10 +82,13 @@ fn is_signing_setting(name: &str) -> bool {
     }
     // Upper-case configuration names only: `aws_secret_access_key` in a dict of
     // field descriptions is not the app's signing key.
-    let is_config = name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    let is_config = name
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
     let words = words(name);
     let last = words.last().map(String::as_str);
-    is_config && (last == Some("secret") || (last == Some("key") && words.iter().any(|w| w == "secret")))
+    is_config
+        && (last == Some("secret") || (last == Some("key") && words.iter().any(|w| w == "secret")))
 }
 
 fn literal_text(expr: &Expr) -> Option<String> {
@@ -158,7 +161,9 @@ impl<'a> Key003<'_, 'a> {
         // Prose (help texts, error messages) and key *names* (`"access_token"`) are
         // not secrets; a signing-key setting is one whatever its value looks like.
         let signing_setting = is_signing_setting(name);
-        if !signing_setting && (text.contains(' ') || (is_identifier_like(&text) && text.contains('_'))) {
+        if !signing_setting
+            && (text.contains(' ') || (is_identifier_like(&text) && text.contains('_')))
+        {
             return;
         }
         // `token = "is"`, `RESET_TOKEN = "_password_reset_token"`: a weakly named value

@@ -136,8 +136,17 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
         .collect();
     for (function, class) in functions {
         let name = function.name.as_str();
-        let facts = analyzer.summary(module, function, class);
         let named_for_authorization = is_authorization_lookup(name);
+        // Only lookups named for authorization, or code that mentions a cache, can
+        // be what this rule looks for: skip the summary of everything else.
+        let file = ctx.project.file(ctx.project.module(module).file);
+        let mentions_cache = file
+            .slice(ruff_text_size::Ranged::range(function))
+            .contains("cache");
+        if !named_for_authorization && !mentions_cache {
+            continue;
+        }
+        let facts = analyzer.summary(module, function, class);
         let reads_store = !facts.shared_reads.is_empty() || !facts.accesses.is_empty();
         for decorator in &function.decorator_list {
             if !named_for_authorization
