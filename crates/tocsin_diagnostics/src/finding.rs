@@ -172,6 +172,10 @@ pub struct Finding {
     /// the flagged code), for baselines and SARIF `partialFingerprints`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// For static findings about a route: its methods (comma-separated) and URL
+    /// rule, so a live experiment can target it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<HttpLocation>,
 }
 
 impl Finding {
@@ -191,7 +195,16 @@ impl Finding {
             status: None,
             evidence: Vec::new(),
             fingerprint: None,
+            route: None,
         }
+    }
+
+    pub fn with_route(mut self, methods: &[String], rule: &str) -> Self {
+        self.route = Some(HttpLocation {
+            method: methods.join(","),
+            url: rule.to_string(),
+        });
+        self
     }
 
     pub fn with_fix(mut self, fix: impl Into<String>) -> Self {

@@ -127,7 +127,11 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                 label(route),
                 resource(access)
             );
-            out.push(ctx.finding(&META, access.loc, message).with_fix(FIX));
+            out.push(
+                ctx.finding(&META, access.loc, message)
+                    .with_fix(FIX)
+                    .with_route(&route.methods, &route.rule),
+            );
         }
     }
 }

@@ -82,7 +82,9 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                 .unwrap_or(other.declared);
             let finding = with_related(
                 ctx,
-                ctx.finding(&META, access.loc, message).with_fix(FIX),
+                ctx.finding(&META, access.loc, message)
+                    .with_fix(FIX)
+                    .with_route(&route.methods, &route.rule),
                 checked_at,
                 format!("{} checks ownership here", label(other)),
             );

@@ -98,7 +98,10 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                 state.state.name,
                 line(ctx, access.loc)
             );
-            let mut finding = ctx.finding(&META, rc.check.loc, message).with_fix(FIX);
+            let mut finding = ctx
+                .finding(&META, rc.check.loc, message)
+                .with_fix(FIX)
+                .with_route(&route.methods, &route.rule);
             finding = with_related(
                 ctx,
                 finding,

@@ -97,7 +97,10 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                             checked.as_str(),
                             used_source.as_str()
                         );
-                        let mut finding = ctx.finding(&META, at, message).with_fix(FIX);
+                        let mut finding = ctx
+                            .finding(&META, at, message)
+                            .with_fix(FIX)
+                            .with_route(&route.methods, &route.rule);
                         finding = with_related(
                             ctx,
                             finding,

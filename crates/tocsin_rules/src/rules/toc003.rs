@@ -61,7 +61,7 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
         let mut report = |at: Loc, condition: &Condition, what: String| {
             let mut finding = ctx
                 .finding(&META, at, format!("{what} is read, compared and written back in separate steps: concurrent requests all pass the check"))
-                .with_fix(FIX);
+                .with_fix(FIX).with_route(&route.methods, &route.rule);
             finding = with_related(
                 ctx,
                 finding,

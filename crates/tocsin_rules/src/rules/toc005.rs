@@ -111,7 +111,10 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                 "the outcome of a key check is stored in `session[\"{name}\"]` and {} trusts it without re-checking that the key is still valid",
                 label(first)
             );
-            let mut finding = ctx.finding(&META, write.loc, message).with_fix(FIX);
+            let mut finding = ctx
+                .finding(&META, write.loc, message)
+                .with_fix(FIX)
+                .with_route(&route.methods, &route.rule);
             for (other, loc) in trusting.iter().take(3) {
                 finding = with_related(
                     ctx,
