@@ -30,6 +30,21 @@ pub enum Command {
         /// Rule code, e.g. KEY001.
         code: String,
     },
+    /// Print a shell completion script.
+    ///
+    /// For example: `tocsin completions bash > ~/.local/share/bash-completion/completions/tocsin`,
+    /// `tocsin completions zsh > ~/.zfunc/_tocsin`, `tocsin completions fish >
+    /// ~/.config/fish/completions/tocsin.fish`.
+    Completions {
+        /// Shell to generate completions for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) generated from the command-line definition.
+    Man {
+        /// A subcommand's page instead of the main one, e.g. `check`.
+        command: Option<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -56,6 +71,17 @@ pub enum OutputFormat {
     Json,
     Sarif,
     Github,
+    /// GitLab code-quality report (JSON).
+    Gitlab,
+}
+
+/// Minimum severity that makes `check` exit 1 (`--fail-on`).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -77,6 +103,17 @@ pub struct CheckArgs {
     /// Exit 0 even when there are findings.
     #[arg(long)]
     pub exit_zero: bool,
+    /// Exit 1 only if some finding is at least this severe (others are still reported).
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// Drop findings recorded in this baseline file (matched on rule, path and
+    /// fingerprint, so line shifts do not matter); report only new ones.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record every current finding in FILE (JSON) as the accepted baseline; exits 0
+    /// unless nothing could be analysed.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
     /// Accepted for symmetry with other linters; tocsin keeps no cache.
     #[arg(long, hide = true)]
     pub no_cache: bool,
@@ -110,9 +147,17 @@ pub struct RoutesArgs {
     pub output: Option<PathBuf>,
 }
 
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulesFormat {
+    Table,
+    Json,
+    /// The full rule reference (every rule's documentation), as in docs/rules.md.
+    Markdown,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct RulesArgs {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-    pub format: TableFormat,
+    #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+    pub format: RulesFormat,
 }

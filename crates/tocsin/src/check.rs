@@ -5,14 +5,18 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use globset::GlobSet;
 use sha2::{Digest, Sha256};
-use tocsin_diagnostics::{render, Finding, Format, Location, RenderOptions, Report, RuleMeta};
+use tocsin_diagnostics::{
+    render, Finding, Format, Location, RenderOptions, Report, RuleMeta, Severity,
+};
 use tocsin_python::{AppModel, Index, Project};
 use tocsin_rules::{Context, Settings};
 
 use crate::analysis;
-use crate::args::{CheckArgs, ColorChoice, OutputFormat};
+use crate::args::{CheckArgs, ColorChoice, FailOn, OutputFormat};
+use crate::baseline;
 use crate::config::{matches_selector, validate_selectors, DEFAULT_TEST_PATHS};
 use crate::discovery::build_globset;
+use crate::gitlab;
 use crate::output::Output;
 use crate::suppress;
 use crate::ExitStatus;
@@ -92,6 +96,25 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     findings
         .dedup_by(|a, b| a.code == b.code && a.location == b.location && a.message == b.message);
 
+    // Read the baseline before writing one: `--baseline F --write-baseline F` refreshes F.
+    let accepted = args.baseline.as_deref().map(baseline::read).transpose()?;
+    if let Some(path) = &args.write_baseline {
+        baseline::write(path, &findings)?;
+        eprintln!(
+            "tocsin: wrote {} finding{} to the baseline {}",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+    }
+    if let Some(accepted) = &accepted {
+        let (kept, dropped) = baseline::filter(findings, accepted);
+        findings = kept;
+        if dropped > 0 && timings {
+            eprintln!("baseline: {dropped} finding(s) accepted");
+        }
+    }
+
     let mut errors = loaded.errors.clone();
     errors.sort_by(|a, b| a.location.cmp(&b.location));
     let rules: Vec<RuleMeta> = tocsin_rules::all_rule_meta()
@@ -108,11 +131,12 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         sources: &sources,
     };
     let format = match args.format {
-        OutputFormat::Text => Format::Text,
-        OutputFormat::Concise => Format::Concise,
-        OutputFormat::Json => Format::Json,
-        OutputFormat::Sarif => Format::Sarif,
-        OutputFormat::Github => Format::Github,
+        OutputFormat::Text => Some(Format::Text),
+        OutputFormat::Concise => Some(Format::Concise),
+        OutputFormat::Json => Some(Format::Json),
+        OutputFormat::Sarif => Some(Format::Sarif),
+        OutputFormat::Github => Some(Format::Github),
+        OutputFormat::Gitlab => None,
     };
     let mut output = Output::open(args.output.as_deref())?;
     let color = match args.color {
@@ -120,8 +144,11 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         ColorChoice::Never => false,
         ColorChoice::Auto => output.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    render(format, &report, RenderOptions { color }, output.writer())
-        .context("writing the report")?;
+    match format {
+        Some(format) => render(format, &report, RenderOptions { color }, output.writer()),
+        None => gitlab::render(&findings, &errors, output.writer()),
+    }
+    .context("writing the report")?;
     output.writer().flush().context("writing the report")?;
     output.commit()?;
     phase("render");
@@ -131,9 +158,18 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         .iter()
         .filter(|f| f.syntax_error.is_none())
         .count();
+    let threshold = args.fail_on.map(|level| match level {
+        FailOn::Low => Severity::Low,
+        FailOn::Medium => Severity::Medium,
+        FailOn::High => Severity::High,
+        FailOn::Critical => Severity::Critical,
+    });
+    let failing = findings
+        .iter()
+        .any(|f| threshold.is_none_or(|min| f.severity >= min));
     let status = if analysed == 0 && !errors.is_empty() {
         ExitStatus::Error
-    } else if !findings.is_empty() && !args.exit_zero {
+    } else if failing && !args.exit_zero && args.write_baseline.is_none() {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean
@@ -176,7 +212,8 @@ fn fingerprint(project: &Project, finding: &Finding) -> String {
     let mut hasher = Sha256::new();
     hasher.update(finding.code.as_bytes());
     if let Location::Source(span) = &finding.location {
-        hasher.update(span.path.to_string_lossy().replace('\\', "/").as_bytes());
+        // `./app.py` and `app.py` are the same file (`tocsin check .` vs pre-commit).
+        hasher.update(baseline::normalize_path(&span.path).as_bytes());
         if let Some(file) = project.files().iter().find(|f| f.path == span.path) {
             hasher.update(file.line_text(span.start.line).trim().as_bytes());
         }

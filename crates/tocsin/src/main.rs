@@ -4,12 +4,16 @@
 
 mod analysis;
 mod args;
+mod baseline;
 mod check;
+mod completions;
 mod config;
 mod discovery;
+mod gitlab;
 mod output;
 mod routes;
 mod rules_cmd;
+mod rules_doc;
 mod suppress;
 
 use std::io::{self, Write};
@@ -86,5 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Routes(args) => routes::run(&args),
         Command::Rules(args) => rules_cmd::list(&args),
         Command::Rule { code } => rules_cmd::show(&code),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { command } => completions::man(command.as_deref()),
     }
 }

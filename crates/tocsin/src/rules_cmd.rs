@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::args::{RulesArgs, TableFormat};
+use crate::args::{RulesArgs, RulesFormat};
 use crate::ExitStatus;
 
 #[derive(Serialize)]
@@ -20,7 +20,7 @@ pub fn list(args: &RulesArgs) -> Result<ExitStatus> {
     let mut out = io::stdout().lock();
     let rules = tocsin_rules::all_rule_meta();
     match args.format {
-        TableFormat::Json => {
+        RulesFormat::Json => {
             let list: Vec<RuleOut> = rules
                 .iter()
                 .map(|m| RuleOut {
@@ -33,7 +33,11 @@ pub fn list(args: &RulesArgs) -> Result<ExitStatus> {
             serde_json::to_writer_pretty(&mut out, &list)?;
             writeln!(out)?;
         }
-        TableFormat::Table => {
+        RulesFormat::Markdown => {
+            let rules: Vec<_> = rules.iter().map(|m| **m).collect();
+            write!(out, "{}", crate::rules_doc::reference(&rules))?;
+        }
+        RulesFormat::Table => {
             for m in rules {
                 writeln!(
                     out,
@@ -54,9 +58,6 @@ pub fn show(code: &str) -> Result<ExitStatus> {
         bail!("unknown rule `{code}` (see `tocsin rules`)");
     };
     let mut out = io::stdout().lock();
-    writeln!(out, "# {} ({})\n", meta.name, meta.code)?;
-    writeln!(out, "Severity: {}\n", meta.severity)?;
-    writeln!(out, "{}\n", meta.summary)?;
-    write!(out, "{}", meta.docs)?;
+    write!(out, "{}", crate::rules_doc::rule_page(meta))?;
     Ok(ExitStatus::Clean)
 }

@@ -176,6 +176,12 @@ fn snapshots_of_text_and_sarif() {
 /// applications and Django: every rule must stay silent on it.
 #[test]
 fn precision_corpus_is_silent() {
-    let output = tocsin(&["check", "--isolated", "--format", "concise", "tests/fixtures/precision"]);
+    let output = tocsin(&[
+        "check",
+        "--isolated",
+        "--format",
+        "concise",
+        "tests/fixtures/precision",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }

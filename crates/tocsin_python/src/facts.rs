@@ -523,10 +523,15 @@ impl<'a, 'i> Analyzer<'a, 'i> {
             .iter_non_variadic_params()
             .map(|p| &p.parameter);
         let mut position = 0usize;
+        // Fuzzing: a method whose first parameter is not `self`/`cls` (a staticmethod)
+        // made `position - 1` underflow. Only a receiver actually skipped shifts the
+        // argument positions.
+        let mut receiver = 0usize;
         for parameter in params {
             let name = parameter.name.as_str();
             if class.is_some() && position == 0 && (name == "self" || name == "cls") {
                 position += 1;
+                receiver = 1;
                 continue;
             }
             let origin = match mode {
@@ -534,7 +539,7 @@ impl<'a, 'i> Analyzer<'a, 'i> {
                     source: RequestSource::Path,
                     field: Some(name.to_string()),
                 },
-                ParamMode::Summary => Origin::Param(position - usize::from(class.is_some())),
+                ParamMode::Summary => Origin::Param(position - receiver),
             };
             walker.env.insert(name.to_string(), Origins::one(origin));
             position += 1;
