@@ -8,6 +8,9 @@
 //! - `plan`: identities, objects, routes and the requests experiments need.
 //! - `cli`: the argument structs and entry points the `tocsin` binary wires in.
 
+pub mod cli;
 pub mod engine;
+pub mod experiments;
+pub mod plan;
 pub mod redact;
 pub mod scope;

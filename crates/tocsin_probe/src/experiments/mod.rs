@@ -1,0 +1,236 @@
+//! The live experiments. Each file drives the engine for one rule and turns what came
+//! back into findings with their exchanges as evidence; the engine never judges.
+
+pub mod auth101;
+pub mod auth102;
+pub mod bola101;
+pub mod race101;
+pub mod race102;
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use tocsin_diagnostics::{ExchangeEvidence, Finding, HttpLocation, InputError, Location, RuleMeta};
+
+use crate::engine::{Batch, Engine, Exchange, Request, SyncMode, Url};
+use crate::plan::Plan;
+use crate::redact::Redactor;
+
+/// Every rule the probe can report, for renderers (SARIF descriptors, `tocsin rule`).
+pub const RULES: &[RuleMeta] = &[
+    auth101::META,
+    auth102::META,
+    bola101::META,
+    race101::META,
+    race102::META,
+];
+
+/// What an experiment needs: the engine, where to send, what it knows, how to redact.
+pub struct Context<'a> {
+    pub engine: &'a Engine,
+    pub base: Url,
+    pub plan: &'a Plan,
+    pub redactor: &'a Redactor,
+    /// Release method for races.
+    pub sync: SyncMode,
+    /// Copies per race unless the plan says otherwise.
+    pub race_count: usize,
+}
+
+/// Findings, failed requests and notes gathered by a run; everything in it is redacted.
+#[derive(Debug, Default)]
+pub struct Collector {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<InputError>,
+    /// What was skipped and why, for the terminal summary.
+    pub notes: Vec<String>,
+}
+
+impl Context<'_> {
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text)
+    }
+
+    pub fn url(&self, path: &str) -> Option<Url> {
+        self.base.join(path).ok()
+    }
+
+    pub fn location(&self, method: &str, url: &Url) -> Location {
+        Location::Http(HttpLocation {
+            method: method.to_string(),
+            url: self.redact(&url.to_string()),
+        })
+    }
+
+    pub fn note(&self, out: &mut Collector, text: impl AsRef<str>) {
+        out.notes.push(self.redact(text.as_ref()));
+    }
+
+    /// Sends one request; a failure is recorded as an input error, not fatal.
+    pub async fn send(&self, out: &mut Collector, request: Request) -> Exchange {
+        let exchange = self.engine.send(request).await;
+        self.record_failure(out, &exchange);
+        exchange
+    }
+
+    pub async fn batch(&self, out: &mut Collector, requests: Vec<Request>) -> Option<Batch> {
+        match self.engine.batch(requests, self.sync).await {
+            Ok(batch) => {
+                for e in &batch.exchanges {
+                    self.record_failure(out, e);
+                }
+                Some(batch)
+            }
+            Err(e) => {
+                out.errors.push(InputError {
+                    code: "E004".into(),
+                    location: self.location("*", &self.base),
+                    message: self.redact(&format!("batch not sent: {e}")),
+                });
+                None
+            }
+        }
+    }
+
+    fn record_failure(&self, out: &mut Collector, exchange: &Exchange) {
+        if let Err(e) = &exchange.result {
+            out.errors.push(InputError {
+                code: "E004".into(),
+                location: self.location(&exchange.request.method, &exchange.request.url),
+                message: self.redact(&format!("request failed: {e}")),
+            });
+        }
+    }
+
+    /// Evidence for one exchange; offsets are measured from `origin` (a batch's first
+    /// release) when given.
+    pub fn evidence(
+        &self,
+        exchange: &Exchange,
+        identity: Option<&str>,
+        origin: Option<Instant>,
+        note: Option<String>,
+    ) -> ExchangeEvidence {
+        let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+        ExchangeEvidence {
+            identity: identity.map(str::to_string),
+            method: exchange.request.method.clone(),
+            url: self.redact(&exchange.request.url.to_string()),
+            status: exchange.status(),
+            release_offset_ms: match (origin, exchange.released) {
+                (Some(o), Some(r)) => Some(ms(r.saturating_duration_since(o))),
+                _ => None,
+            },
+            response_ms: exchange.response_time().map(ms),
+            body_sha256: exchange.response().map(|r| r.body_sha256.clone()),
+            note: note
+                .or_else(|| exchange.result.as_ref().err().map(|e| e.to_string()))
+                .map(|n| self.redact(&n)),
+        }
+    }
+}
+
+/// How a response answers the question "was the request allowed?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    Refused,
+    /// Errors, 4xx/5xx that are not refusals, failed exchanges: no conclusion.
+    Unclear,
+}
+
+/// 2xx is acceptance; 401/403/404 and redirects to a login page are refusals.
+pub fn verdict(exchange: &Exchange) -> Verdict {
+    let Some(response) = exchange.response() else {
+        return Verdict::Unclear;
+    };
+    match response.status {
+        200..=299 => Verdict::Accepted,
+        401 | 403 | 404 => Verdict::Refused,
+        301 | 302 | 303 | 307 | 308 => {
+            let to = response
+                .header("location")
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if ["login", "signin", "sign-in", "auth", "sso"]
+                .iter()
+                .any(|w| to.contains(w))
+            {
+                Verdict::Refused
+            } else {
+                Verdict::Unclear
+            }
+        }
+        _ => Verdict::Unclear,
+    }
+}
+
+pub fn accepted(exchange: &Exchange) -> bool {
+    verdict(exchange) == Verdict::Accepted
+}
+
+/// Similarity of two bodies in [0, 1]: 1 when identical, else the Jaccard index of their
+/// word sets (JSON keys and values, HTML text), which ignores order and timestamps' noise
+/// well enough to tell "the same record" from "an error page".
+pub fn similarity(a: &[u8], b: &[u8]) -> f64 {
+    if a == b {
+        return 1.0;
+    }
+    let words = |bytes: &[u8]| -> BTreeSet<String> {
+        String::from_utf8_lossy(bytes)
+            .split(|c: char| !c.is_alphanumeric() && c != '_' && c != '@' && c != '.')
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    let (wa, wb) = (words(a), words(b));
+    if wa.is_empty() && wb.is_empty() {
+        return 1.0;
+    }
+    let inter = wa.intersection(&wb).count() as f64;
+    let union = wa.union(&wb).count() as f64;
+    inter / union
+}
+
+/// Bodies at least this similar are "the same data".
+pub const SAME_DATA: f64 = 0.9;
+
+/// Runs the selected experiments in a fixed order (reads before writes, races last).
+pub async fn run_all(ctx: &Context<'_>, selected: &dyn Fn(&str) -> bool) -> Collector {
+    let mut out = Collector::default();
+    if selected(auth101::META.code) {
+        auth101::run(ctx, &mut out).await;
+    }
+    if selected(bola101::META.code) {
+        bola101::run(ctx, &mut out).await;
+    }
+    if selected(race101::META.code) {
+        race101::run(ctx, &mut out).await;
+    }
+    if selected(race102::META.code) {
+        race102::run(ctx, &mut out).await;
+    }
+    if selected(auth102::META.code) {
+        auth102::run(ctx, &mut out).await;
+    }
+    out
+}
+
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_orders_sensibly() {
+        let a = br#"{"id": 1, "owner": "alice", "text": "alice's secret note"}"#;
+        let b = br#"{"owner": "alice", "id": 1, "text": "alice's secret note"}"#;
+        let err = br#"{"error": "forbidden"}"#;
+        assert!(similarity(a, b) >= SAME_DATA);
+        assert!(similarity(a, err) < 0.2);
+        assert_eq!(similarity(b"", b""), 1.0);
+    }
+}
