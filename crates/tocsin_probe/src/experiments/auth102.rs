@@ -112,13 +112,15 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
             );
             break;
         }
-        let mut requests = vec![revoke.clone()];
-        requests.extend(std::iter::repeat_n(check.clone(), concurrency));
+        // The revocation goes last: the uses' final bytes leave first, so they tend to
+        // pass their check just before it lands, which is the window under test.
+        let mut requests = vec![check.clone(); concurrency];
+        requests.push(revoke.clone());
         let Some(batch) = ctx.batch(out, requests).await else {
             break;
         };
         let origin = batch.first_release();
-        let revoke_exchange = &batch.exchanges[0];
+        let revoke_exchange = &batch.exchanges[concurrency];
         let (Some(ack), true) = (revoke_exchange.first_byte, accepted(revoke_exchange)) else {
             ctx.note(
                 out,
@@ -133,7 +135,7 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
             origin,
             format!("round {}: revocation", round + 1),
         )];
-        for e in &batch.exchanges[1..] {
+        for e in &batch.exchanges[..concurrency] {
             let late = e.first_byte.is_some_and(|fb| fb > ack + tolerance);
             if accepted(e) && late {
                 let window = e.first_byte.map(|fb| ms(fb - ack)).unwrap_or(0.0);

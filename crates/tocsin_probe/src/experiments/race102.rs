@@ -94,13 +94,14 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &ScopeChange) {
         .collect();
     let mut outside = Vec::new();
     for round in 0..rounds {
-        let mut requests = vec![change.clone()];
-        requests.extend(std::iter::repeat_n(read.clone(), count));
+        // The change goes last so the reads tend to pass their check before it lands.
+        let mut requests = vec![read.clone(); count];
+        requests.push(change.clone());
         let batch = ctx.batch(out, requests).await;
         ctx.send(out, restore.clone()).await;
         let Some(batch) = batch else { break };
         let origin = batch.first_release();
-        for e in &batch.exchanges[1..] {
+        for e in &batch.exchanges[..count] {
             let Some(r) = e.response().filter(|_| accepted(e)) else {
                 continue;
             };
@@ -124,7 +125,7 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &ScopeChange) {
             outside.insert(
                 0,
                 (
-                    batch.exchanges[0].clone(),
+                    batch.exchanges[count].clone(),
                     origin,
                     format!("round {}: scope change", round + 1),
                 ),

@@ -444,9 +444,11 @@ impl Plan {
                 }
                 (None, None, Some(t), None) => Identity::bearer(&name, t),
                 (None, None, None, Some(var)) => Identity::bearer(&name, need(var)?.trim()),
-                _ => return Err(PlanError::Invalid(format!(
+                _ => {
+                    return Err(PlanError::Invalid(format!(
                     "identity `{name}` needs exactly one of value, value_env, bearer, bearer_env"
-                ))),
+                )))
+                }
             };
             if !is_header_name(&identity.header) {
                 return Err(PlanError::Invalid(format!(
