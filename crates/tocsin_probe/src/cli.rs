@@ -71,6 +71,9 @@ pub struct EngineArgs {
     /// Bytes of a response body read at most.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_response_bytes: usize,
+    /// Milliseconds between warming the connections and releasing the final bytes.
+    #[arg(long, default_value_t = 50)]
+    pub settle_ms: u64,
     /// Another origin (scheme://host:port) requests may go to besides the target's.
     #[arg(long = "scope", value_name = "ORIGIN")]
     pub scope: Vec<String>,
@@ -93,6 +96,7 @@ impl EngineArgs {
             total_timeout: secs(self.timeout, "timeout")?,
             max_requests: self.max_requests,
             max_rate: self.rate,
+            settle: Duration::from_millis(self.settle_ms.min(10_000)),
             ..EngineConfig::default()
         };
         config.limits.max_body_bytes = self.max_response_bytes;

@@ -67,6 +67,10 @@ pub struct EngineConfig {
     pub max_rate: f64,
     /// Requests in one synchronized batch at most.
     pub max_batch: usize,
+    /// Pause between the last warm-up write and the release. Servers that read a
+    /// request in several steps (gunicorn's gthread worker) can stall a connection whose
+    /// final byte lands while they are still taking in its first part.
+    pub settle: Duration,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +83,7 @@ impl Default for EngineConfig {
             max_requests: 2000,
             max_rate: 100.0,
             max_batch: 200,
+            settle: Duration::from_millis(50),
         }
     }
 }
@@ -521,6 +526,9 @@ async fn last_byte(
         }
     }
     let warmed = Instant::now();
+    if !config.settle.is_zero() {
+        tokio::time::sleep(config.settle).await;
+    }
     // Readers wait before the release so a response is noticed as soon as it arrives.
     let mut writers = Vec::new();
     let mut readers = JoinSet::new();

@@ -86,7 +86,7 @@ pub(crate) fn mutate(secret: &str) -> String {
 }
 
 /// The concrete routes AUTH101 tries: declared routes (templates filled from the
-/// objects) and the objects themselves. Only reads unless destructive probes are allowed.
+/// objects) and the objects themselves, reads only.
 fn routes(ctx: &Context<'_>) -> Vec<(String, String, Option<bool>)> {
     let objects: Vec<&String> = ctx.plan.objects.values().flatten().collect();
     let mut out: Vec<(String, String, Option<bool>)> = Vec::new();
@@ -96,8 +96,9 @@ fn routes(ctx: &Context<'_>) -> Vec<(String, String, Option<bool>)> {
         }
     };
     for endpoint in &ctx.plan.endpoints {
-        let safe = matches!(endpoint.method.as_str(), "GET" | "HEAD" | "OPTIONS");
-        if !safe && !ctx.plan.allow_destructive {
+        // Only reads: the identities' baseline requests would otherwise change or delete
+        // the very data being probed.
+        if !matches!(endpoint.method.as_str(), "GET" | "HEAD" | "OPTIONS") {
             continue;
         }
         if endpoint.is_template() {

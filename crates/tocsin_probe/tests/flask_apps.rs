@@ -1,0 +1,175 @@
+//! The real thing: tests/apps/tocsin_lab.py under werkzeug's threaded server and under
+//! gunicorn's gthread worker, vulnerable and fixed twins, on 127.0.0.1. Every vulnerable
+//! twin is found and every fixed twin is silent.
+//!
+//! Python comes from $TOCSIN_PYTHON, the workspace's .venv, or /work/main/.venv; without
+//! one that can import flask (and gunicorn, for the gunicorn runs) the test says so and
+//! passes without running.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tocsin_probe::cli::{run_probe_with_env, ProbeArgs};
+
+fn apps_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
+}
+
+fn python_with(modules: &str) -> Option<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let candidates = [
+        std::env::var_os("TOCSIN_PYTHON").map(PathBuf::from),
+        Some(workspace),
+        Some(PathBuf::from("/work/main/.venv/bin/python")),
+    ];
+    candidates.into_iter().flatten().find(|p| {
+        p.exists()
+            && Command::new(p)
+                .args(["-c", &format!("import {modules}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// A server process we started; killed (by its own handle) when dropped.
+struct App {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    Werkzeug,
+    Gunicorn,
+}
+
+fn start(python: &Path, server: Server, twin: &str) -> App {
+    let port = free_port();
+    let mut cmd = Command::new(python);
+    match server {
+        Server::Werkzeug => {
+            cmd.arg(apps_dir().join("tocsin_lab.py"))
+                .arg(port.to_string());
+        }
+        Server::Gunicorn => {
+            // No control socket: it lives at one path per user and parallel runs collide.
+            cmd.args(["-m", "gunicorn", "--no-control-socket", "--chdir"])
+                .arg(apps_dir())
+                .args([
+                    "-w",
+                    "1",
+                    "-k",
+                    "gthread",
+                    "--threads",
+                    "32",
+                    "--graceful-timeout",
+                    "1",
+                    "-b",
+                ])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("tocsin_lab:app");
+        }
+    }
+    let child = cmd
+        .env("TOCSIN_TWIN", twin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the app");
+    let app = App { child, port };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{server:?} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: ProbeArgs,
+}
+
+fn probe(app: &App) -> Vec<(String, String)> {
+    let cli = Cli::try_parse_from([
+        "probe".to_string(),
+        format!("http://127.0.0.1:{}", app.port),
+        "--plan".into(),
+        apps_dir().join("plan.toml").display().to_string(),
+        "--rate".into(),
+        "500".into(),
+        "--max-requests".into(),
+        "600".into(),
+        "--timeout".into(),
+        "20".into(),
+    ])
+    .unwrap();
+    let outcome = run_probe_with_env(&cli.args, &|_| None).unwrap();
+    assert!(outcome.errors.is_empty(), "{:#?}", outcome.errors);
+    outcome
+        .findings
+        .into_iter()
+        .map(|f| (f.code, f.message))
+        .collect()
+}
+
+fn check_twins(server: Server, python: &Path) {
+    let app = start(python, server, "vulnerable");
+    let found = probe(&app);
+    drop(app);
+    let mut codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(
+        codes,
+        vec!["AUTH101", "AUTH102", "BOLA101", "RACE101", "RACE102"],
+        "{server:?}: {found:#?}"
+    );
+    for (code, message) in &found {
+        eprintln!("{server:?} vulnerable: {code} {message}");
+    }
+    let app = start(python, server, "fixed");
+    let found = probe(&app);
+    assert!(found.is_empty(), "{server:?} fixed twin: {found:#?}");
+}
+
+#[test]
+fn werkzeug_threaded_twins() {
+    let Some(python) = python_with("flask") else {
+        eprintln!("SKIPPED: no python with flask (set TOCSIN_PYTHON)");
+        return;
+    };
+    check_twins(Server::Werkzeug, &python);
+}
+
+#[test]
+fn gunicorn_gthread_twins() {
+    let Some(python) = python_with("flask, gunicorn") else {
+        eprintln!("SKIPPED: no python with flask and gunicorn (set TOCSIN_PYTHON)");
+        return;
+    };
+    check_twins(Server::Gunicorn, &python);
+}
