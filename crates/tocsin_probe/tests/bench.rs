@@ -1,0 +1,255 @@
+//! Release-spread benchmark (ignored by default; run with
+//! `cargo test -p tocsin_probe --release --test bench -- --ignored --nocapture`).
+//!
+//! A server records each request's final-byte arrival with the kernel's receive timestamp;
+//! the spread of those arrivals is measured for each release method, next to a naive
+//! Python thread-pool sender (requests) and a hand-written Python last-byte sender.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+use nix::sys::time::TimeSpec;
+use std::io::IoSliceMut;
+use tocsin_probe::engine::{Engine, EngineConfig, Origin, Request, SyncMode, Url};
+use tocsin_probe::scope::Scope;
+
+/// A server that reads each request's final byte with its kernel receive timestamp
+/// (SO_TIMESTAMPNS): the spread then measures the wire, not this server's scheduling.
+struct StampServer {
+    addr: std::net::SocketAddr,
+    /// Kernel arrival time (ns since the epoch) of each request's final byte.
+    finals: Arc<Mutex<Vec<i128>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn enable_timestamps(fd: &impl std::os::fd::AsFd) {
+    setsockopt(fd, sockopt::ReceiveTimestampns, &true).expect("SO_TIMESTAMPNS");
+}
+
+/// Reads one request on a single-threaded event loop (as async servers do: no thread
+/// per connection to wake, which on two cores would preempt the sender being measured).
+async fn serve_stamped(stream: tokio::net::TcpStream, finals: Arc<Mutex<Vec<i128>>>) {
+    use std::os::fd::AsRawFd;
+    use tokio::io::{AsyncWriteExt, Interest};
+    let mut stream = stream;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut cmsg = nix::cmsg_space!(TimeSpec);
+    let fd = stream.as_raw_fd();
+    loop {
+        let read = tokio::time::timeout(
+            Duration::from_secs(10),
+            stream.async_io(Interest::READABLE, || {
+                let mut iov = [IoSliceMut::new(&mut chunk)];
+                let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)
+                    .map_err(std::io::Error::from)?;
+                let stamp = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|m| match m {
+                        ControlMessageOwned::ScmTimestampns(ts) => {
+                            Some(ts.tv_sec() as i128 * 1_000_000_000 + ts.tv_nsec() as i128)
+                        }
+                        _ => None,
+                    })
+                });
+                Ok((msg.bytes, stamp))
+            }),
+        )
+        .await;
+        let Ok(Ok((n, stamp))) = read else { return };
+        if n == 0 {
+            return;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..pos]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() >= pos + 4 + len {
+                if let Some(stamp) = stamp {
+                    finals.lock().unwrap().push(stamp);
+                }
+                break;
+            }
+        }
+    }
+    let _ = stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        .await;
+}
+
+impl StampServer {
+    fn start() -> StampServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // Accepted sockets inherit it, so even bytes that arrive before accept() are stamped.
+        enable_timestamps(&listener);
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let finals = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (f2, s2) = (finals.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while !s2.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let Ok(Ok((sock, _))) =
+                        tokio::time::timeout(Duration::from_millis(20), listener.accept()).await
+                    else {
+                        continue;
+                    };
+                    enable_timestamps(&sock);
+                    tokio::spawn(serve_stamped(sock, f2.clone()));
+                }
+            });
+        });
+        StampServer {
+            addr,
+            finals,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits (bounded) for `n` arrivals and returns their spread.
+    fn spread(&self, n: usize) -> Option<Duration> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let finals = self.finals.lock().unwrap().clone();
+            if finals.len() >= n {
+                let min = finals.iter().min()?;
+                let max = finals.iter().max()?;
+                return Some(Duration::from_nanos((max - min) as u64));
+            }
+            if Instant::now() > deadline {
+                eprintln!("only {} of {n} arrivals were stamped", finals.len());
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for StampServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn python() -> Option<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    [
+        std::env::var_os("TOCSIN_PYTHON").map(PathBuf::from),
+        Some(workspace),
+        Some(PathBuf::from("/work/main/.venv/bin/python")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.exists())
+}
+
+fn engine_run(mode: SyncMode, n: usize) -> Option<Duration> {
+    let server = StampServer::start();
+    let origin = format!("http://{}", server.addr);
+    let engine = Engine::new(
+        EngineConfig {
+            max_rate: 1e6,
+            ..EngineConfig::default()
+        },
+        Scope::new([Origin::parse(&origin).unwrap()]),
+    );
+    let requests: Vec<Request> = (0..n)
+        .map(|i| {
+            Request::new("POST", Url::parse(&format!("{origin}/r/{i}")).unwrap())
+                .body(format!("payload-{i}"))
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let batch = rt.block_on(engine.batch(requests, mode)).unwrap();
+    assert!(batch.exchanges.iter().all(|e| e.status() == Some(200)));
+    server.spread(n)
+}
+
+fn python_run(script: &str, n: usize) -> Option<Duration> {
+    let py = python()?;
+    let server = StampServer::start();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench");
+    let mut cmd = Command::new(py);
+    cmd.arg(dir.join(script));
+    if script.starts_with("naive") {
+        cmd.arg(format!("http://{}/r", server.addr))
+            .arg(n.to_string());
+    } else {
+        cmd.arg("127.0.0.1")
+            .arg(server.addr.port().to_string())
+            .arg(n.to_string());
+    }
+    let out = cmd.output().ok()?;
+    if !out.status.success() {
+        eprintln!("{script} failed: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    server.spread(n)
+}
+
+fn median(mut v: Vec<Duration>) -> Option<Duration> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort();
+    Some(v[v.len() / 2])
+}
+
+fn fmt(d: Option<Duration>) -> String {
+    d.map_or("n/a".into(), |d| format!("{:.3} ms", d.as_secs_f64() * 1e3))
+}
+
+#[test]
+#[ignore = "benchmark: run explicitly"]
+fn release_spread_benchmark() {
+    const ROUNDS: usize = 5;
+    for n in [20usize, 100] {
+        let run =
+            |f: &dyn Fn() -> Option<Duration>| median((0..ROUNDS).filter_map(|_| f()).collect());
+        let last_byte = run(&|| engine_run(SyncMode::LastByte, n));
+        let none = run(&|| engine_run(SyncMode::None, n));
+        let py_naive = run(&|| python_run("naive_sender.py", n));
+        let py_last = run(&|| python_run("last_byte_sender.py", n));
+        let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (Some(a), Some(b)) if !a.is_zero() => {
+                format!("{:.1}x", b.as_secs_f64() / a.as_secs_f64())
+            }
+            _ => "n/a".into(),
+        };
+        println!("n={n} (median of {ROUNDS}, server-measured final-byte arrival spread)");
+        println!("  tocsin last-byte       {}", fmt(last_byte));
+        println!("  tocsin none            {}", fmt(none));
+        println!(
+            "  python last-byte       {}   (tocsin last-byte is {} tighter)",
+            fmt(py_last),
+            ratio(last_byte, py_last)
+        );
+        println!(
+            "  python requests pool   {}   (tocsin last-byte is {} tighter)",
+            fmt(py_naive),
+            ratio(last_byte, py_naive)
+        );
+    }
+}
