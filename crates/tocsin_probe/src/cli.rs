@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use serde::Serialize;
 use tocsin_diagnostics::{Finding, InputError, Location, RuleMeta};
 
-use crate::engine::{Batch, Engine, EngineConfig, Origin, Request, SyncMode, Url};
+use crate::engine::{Batch, Engine, EngineConfig, Origin, Request, SyncMode, TlsOptions, Url};
 use crate::experiments::{self, Context, RULES};
 use crate::plan::{self, Plan};
 use crate::redact::{is_sensitive_header, Redactor};
@@ -74,6 +74,12 @@ pub struct EngineArgs {
     /// Milliseconds between warming the connections and releasing the final bytes.
     #[arg(long, default_value_t = 50)]
     pub settle_ms: u64,
+    /// Accept any TLS certificate (self-signed test deployments), like curl's -k.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file besides the built-in roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
     /// Another origin (scheme://host:port) requests may go to besides the target's.
     #[arg(long = "scope", value_name = "ORIGIN")]
     pub scope: Vec<String>,
@@ -97,6 +103,16 @@ impl EngineArgs {
             max_requests: self.max_requests,
             max_rate: self.rate,
             settle: Duration::from_millis(self.settle_ms.min(10_000)),
+            tls: TlsOptions {
+                insecure: self.insecure,
+                ca_pem: match &self.cacert {
+                    Some(path) => Some(
+                        std::fs::read(path)
+                            .with_context(|| format!("cannot read {}", path.display()))?,
+                    ),
+                    None => None,
+                },
+            },
             ..EngineConfig::default()
         };
         config.limits.max_body_bytes = self.max_response_bytes;

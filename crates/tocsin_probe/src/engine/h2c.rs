@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 use super::http1::{ParseLimits, Response};
-use super::{connect, EngineConfig, EngineError, Exchange, Request};
+use super::{connect_tcp, EngineError, Exchange, Net, Request, Scheme};
 use sha2::{Digest, Sha256};
 
 #[derive(Default)]
@@ -97,22 +97,91 @@ impl AsyncWrite for GatedIo {
     }
 }
 
-/// Counts complete END_STREAM DATA frames in a buffer of whole frames.
-fn end_stream_frames(buf: &[u8]) -> usize {
-    let mut count = 0;
-    let mut at = 0;
-    while at + 9 <= buf.len() {
-        let len = u32::from_be_bytes([0, buf[at], buf[at + 1], buf[at + 2]]) as usize;
-        let (kind, flags) = (buf[at + 3], buf[at + 4]);
-        if at + 9 + len > buf.len() {
-            break;
+/// Counts the END_STREAM DATA frames h2 writes (above TLS, so it sees plaintext), to
+/// know when every final frame has been handed to the gate.
+#[derive(Default)]
+struct FrameCount {
+    preface_left: usize,
+    header: Vec<u8>,
+    payload_left: usize,
+    end_streams: usize,
+}
+
+impl FrameCount {
+    fn new() -> Self {
+        FrameCount {
+            preface_left: 24,
+            ..FrameCount::default()
         }
-        if kind == 0 && flags & 1 == 1 {
-            count += 1;
-        }
-        at += 9 + len;
     }
-    count
+
+    fn observe(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.preface_left > 0 {
+                let n = self.preface_left.min(data.len());
+                self.preface_left -= n;
+                data = &data[n..];
+            } else if self.payload_left > 0 {
+                let n = self.payload_left.min(data.len());
+                self.payload_left -= n;
+                data = &data[n..];
+            } else {
+                let n = (9 - self.header.len()).min(data.len());
+                self.header.extend_from_slice(&data[..n]);
+                data = &data[n..];
+                if self.header.len() == 9 {
+                    let h = &self.header;
+                    self.payload_left = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+                    if h[3] == 0 && h[4] & 1 == 1 {
+                        self.end_streams += 1;
+                    }
+                    self.header.clear();
+                }
+            }
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Counted {
+    inner: Box<dyn Io>,
+    count: Arc<Mutex<FrameCount>>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &poll {
+            if let Ok(mut count) = self.count.lock() {
+                count.observe(&data[..*n]);
+            }
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn h2_err(e: impl std::fmt::Display) -> EngineError {
@@ -219,7 +288,7 @@ async fn read_h2_response(
 }
 
 pub(super) async fn single_packet(
-    config: &EngineConfig,
+    net: &Net,
     requests: Vec<(usize, Request)>,
 ) -> (Vec<(usize, Exchange)>, Option<Instant>) {
     let started = Instant::now();
@@ -238,7 +307,7 @@ pub(super) async fn single_packet(
         let e = EngineError::InvalidRequest("a single-packet batch must target one origin".into());
         return (fail_all(requests, e), None);
     }
-    match tokio::time::timeout(config.total_timeout, run(config, &requests, started)).await {
+    match tokio::time::timeout(net.config.total_timeout, run(net, &requests, started)).await {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => (fail_all(requests, e), None),
         Err(_) => (fail_all(requests, EngineError::TotalTimeout), None),
@@ -246,15 +315,35 @@ pub(super) async fn single_packet(
 }
 
 async fn run(
-    config: &EngineConfig,
+    net: &Net,
     requests: &[(usize, Request)],
     started: Instant,
 ) -> Result<(Vec<(usize, Exchange)>, Option<Instant>), EngineError> {
-    let stream = Arc::new(connect(config, &requests[0].1.url.origin).await?);
+    let config = &net.config;
+    let origin = &requests[0].1.url.origin;
+    let stream = Arc::new(connect_tcp(config, origin).await?);
     let gate = Arc::new(Mutex::new(Gate::default()));
-    let io = GatedIo {
+    let gated = GatedIo {
         stream: stream.clone(),
         gate: gate.clone(),
+    };
+    // TLS sits above the gate, so the gate holds (and releases) ciphertext.
+    let inner: Box<dyn Io> = match origin.scheme {
+        Scheme::Http => Box::new(gated),
+        Scheme::Https => {
+            let tls = net.tls.as_ref().map_err(|e| EngineError::Tls(e.clone()))?;
+            let connecting = tls.connect(origin, gated, true);
+            Box::new(
+                tokio::time::timeout(config.connect_timeout, connecting)
+                    .await
+                    .map_err(|_| EngineError::ConnectTimeout(origin.authority()))??,
+            )
+        }
+    };
+    let count = Arc::new(Mutex::new(FrameCount::new()));
+    let io = Counted {
+        inner,
+        count: count.clone(),
     };
     let (mut sender, mut connection) = h2::client::handshake(io).await.map_err(h2_err)?;
     let mut ping_pong = connection
@@ -308,10 +397,10 @@ async fn run(
     let wait_until = Instant::now() + config.read_timeout;
     loop {
         let ready = {
-            let g = gate
+            let c = count
                 .lock()
-                .map_err(|_| EngineError::Io("gate lock poisoned".into()))?;
-            end_stream_frames(&g.held) >= streams.len()
+                .map_err(|_| EngineError::Io("frame count lock poisoned".into()))?;
+            c.end_streams >= streams.len()
         };
         if ready {
             break;
@@ -384,13 +473,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_end_stream_frames() {
-        let mut buf = Vec::new();
+    fn counts_end_stream_frames_across_writes() {
+        let mut bytes = vec![b'P'; 24];
         // DATA len 1 END_STREAM stream 1; WINDOW_UPDATE; DATA len 0 END_STREAM stream 3.
-        buf.extend_from_slice(&[0, 0, 1, 0, 1, 0, 0, 0, 1, b'x']);
-        buf.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-        buf.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0, 3]);
-        assert_eq!(end_stream_frames(&buf), 2);
-        assert_eq!(end_stream_frames(&buf[..5]), 0);
+        bytes.extend_from_slice(&[0, 0, 1, 0, 1, 0, 0, 0, 1, b'x']);
+        bytes.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0, 3]);
+        for step in [1, 5, 100] {
+            let mut count = FrameCount::new();
+            for chunk in bytes.chunks(step) {
+                count.observe(chunk);
+            }
+            assert_eq!(count.end_streams, 2);
+        }
     }
 }

@@ -15,6 +15,7 @@
 pub mod h2c;
 pub mod http1;
 mod request;
+pub mod tls;
 pub mod url;
 
 use std::sync::Mutex;
@@ -27,7 +28,10 @@ use tokio::task::JoinSet;
 
 pub use http1::{ParseError, ParseLimits, Response};
 pub use request::Request;
+pub use tls::TlsOptions;
 pub use url::{Origin, Scheme, Url, UrlError};
+
+use tls::{Stream, TlsClients};
 
 use crate::scope::Scope;
 
@@ -71,6 +75,7 @@ pub struct EngineConfig {
     /// request in several steps (gunicorn's gthread worker) can stall a connection whose
     /// final byte lands while they are still taking in its first part.
     pub settle: Duration,
+    pub tls: TlsOptions,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +89,7 @@ impl Default for EngineConfig {
             max_rate: 100.0,
             max_batch: 200,
             settle: Duration::from_millis(50),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -114,6 +120,8 @@ pub enum EngineError {
     Unsupported(String),
     #[error("HTTP/2 error: {0}")]
     H2(String),
+    #[error("TLS error: {0}")]
+    Tls(String),
 }
 
 /// One request and what came back, with its monotonic timestamps.
@@ -202,8 +210,15 @@ struct Budget {
     start: Instant,
 }
 
+/// What every connection needs: the config and the TLS clients built from it.
+#[derive(Clone)]
+pub(crate) struct Net {
+    pub(crate) config: EngineConfig,
+    pub(crate) tls: Result<TlsClients, String>,
+}
+
 pub struct Engine {
-    config: EngineConfig,
+    net: Net,
     scope: Scope,
     budget: Mutex<Budget>,
 }
@@ -213,8 +228,9 @@ const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authoriz
 
 impl Engine {
     pub fn new(config: EngineConfig, scope: Scope) -> Self {
+        let tls = TlsClients::new(&config.tls);
         Engine {
-            config,
+            net: Net { config, tls },
             scope,
             budget: Mutex::new(Budget {
                 sent: 0,
@@ -224,7 +240,7 @@ impl Engine {
     }
 
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.net.config
     }
 
     pub fn scope(&self) -> &Scope {
@@ -241,9 +257,9 @@ impl Engine {
             return Err(EngineError::OutOfScope(request.url.to_string()));
         }
         if request.url.origin.scheme == Scheme::Https {
-            return Err(EngineError::Unsupported(
-                "https targets are not supported yet (TLS is not built)".into(),
-            ));
+            if let Err(e) = &self.net.tls {
+                return Err(EngineError::Tls(e.clone()));
+            }
         }
         request.validate()
     }
@@ -255,11 +271,12 @@ impl Engine {
                 .budget
                 .lock()
                 .map_err(|_| EngineError::Io("budget lock poisoned".into()))?;
-            if budget.sent + n > self.config.max_requests {
-                return Err(EngineError::RequestCap(self.config.max_requests));
+            if budget.sent + n > self.net.config.max_requests {
+                return Err(EngineError::RequestCap(self.net.config.max_requests));
             }
-            let due = if self.config.max_rate > 0.0 {
-                budget.start + Duration::from_secs_f64(budget.sent as f64 / self.config.max_rate)
+            let due = if self.net.config.max_rate > 0.0 {
+                budget.start
+                    + Duration::from_secs_f64(budget.sent as f64 / self.net.config.max_rate)
             } else {
                 budget.start
             };
@@ -281,7 +298,7 @@ impl Engine {
         if let Err(e) = self.acquire(1).await {
             return Exchange::failed(request, started, e);
         }
-        plain_exchange(self.config.clone(), request, started).await
+        plain_exchange(self.net.clone(), request, started).await
     }
 
     /// Sends a request and follows redirects that stay in scope, at most `max_hops`.
@@ -350,8 +367,11 @@ impl Engine {
         requests: Vec<Request>,
         mode: SyncMode,
     ) -> Result<Batch, EngineError> {
-        if requests.len() > self.config.max_batch {
-            return Err(EngineError::BatchCap(requests.len(), self.config.max_batch));
+        if requests.len() > self.net.config.max_batch {
+            return Err(EngineError::BatchCap(
+                requests.len(),
+                self.net.config.max_batch,
+            ));
         }
         let started = Instant::now();
         let mut slots: Vec<Option<Exchange>> = vec![None; requests.len()];
@@ -364,9 +384,9 @@ impl Engine {
         }
         self.acquire(to_send.len()).await?;
         let (sent, warmed) = match mode {
-            SyncMode::None => (concurrent(&self.config, to_send).await, None),
-            SyncMode::LastByte => last_byte(&self.config, to_send).await,
-            SyncMode::SinglePacket => h2c::single_packet(&self.config, to_send).await,
+            SyncMode::None => (concurrent(&self.net, to_send).await, None),
+            SyncMode::LastByte => last_byte(&self.net, to_send).await,
+            SyncMode::SinglePacket => h2c::single_packet(&self.net, to_send).await,
         };
         for (i, exchange) in sent {
             slots[i] = Some(exchange);
@@ -383,7 +403,26 @@ impl Engine {
     }
 }
 
-async fn connect(config: &EngineConfig, origin: &Origin) -> Result<TcpStream, EngineError> {
+/// Opens a connection for the HTTP/1.1 paths: TCP, then TLS for https origins.
+async fn connect(net: &Net, origin: &Origin) -> Result<Stream, EngineError> {
+    let tcp = connect_tcp(&net.config, origin).await?;
+    match origin.scheme {
+        Scheme::Http => Ok(Stream::Plain(tcp)),
+        Scheme::Https => {
+            let tls = net.tls.as_ref().map_err(|e| EngineError::Tls(e.clone()))?;
+            let stream =
+                tokio::time::timeout(net.config.connect_timeout, tls.connect(origin, tcp, false))
+                    .await
+                    .map_err(|_| EngineError::ConnectTimeout(origin.authority()))??;
+            Ok(Stream::Tls(Box::new(stream)))
+        }
+    }
+}
+
+pub(crate) async fn connect_tcp(
+    config: &EngineConfig,
+    origin: &Origin,
+) -> Result<TcpStream, EngineError> {
     let authority = origin.authority();
     let host = origin.host.trim_start_matches('[').trim_end_matches(']');
     let stream = tokio::time::timeout(
@@ -428,18 +467,23 @@ async fn read_response<R: AsyncRead + Unpin>(
     Ok(parser.finish()?)
 }
 
-async fn plain_exchange(config: EngineConfig, request: Request, started: Instant) -> Exchange {
+async fn plain_exchange(net: Net, request: Request, started: Instant) -> Exchange {
+    let config = &net.config;
     let mut released = None;
     let mut first_byte = None;
     let total = config.total_timeout;
     let work = async {
-        let mut stream = connect(&config, &request.url.origin).await?;
+        let mut stream = connect(&net, &request.url.origin).await?;
         stream
             .write_all(&request.to_http1())
             .await
             .map_err(|e| EngineError::Io(e.to_string()))?;
+        stream
+            .flush()
+            .await
+            .map_err(|e| EngineError::Io(e.to_string()))?;
         released = Some(Instant::now());
-        read_response(&mut stream, request.is_head(), &config, &mut first_byte).await
+        read_response(&mut stream, request.is_head(), config, &mut first_byte).await
     };
     let result = match tokio::time::timeout(total, work).await {
         Ok(r) => r,
@@ -455,14 +499,11 @@ async fn plain_exchange(config: EngineConfig, request: Request, started: Instant
     }
 }
 
-async fn concurrent(
-    config: &EngineConfig,
-    requests: Vec<(usize, Request)>,
-) -> Vec<(usize, Exchange)> {
+async fn concurrent(net: &Net, requests: Vec<(usize, Request)>) -> Vec<(usize, Exchange)> {
     let mut set = JoinSet::new();
     for (i, request) in requests {
-        let config = config.clone();
-        set.spawn(async move { (i, plain_exchange(config, request, Instant::now()).await) });
+        let net = net.clone();
+        set.spawn(async move { (i, plain_exchange(net, request, Instant::now()).await) });
     }
     collect(set).await
 }
@@ -481,17 +522,18 @@ async fn collect(mut set: JoinSet<(usize, Exchange)>) -> Vec<(usize, Exchange)> 
 
 /// HTTP/1.1 last-byte synchronization.
 async fn last_byte(
-    config: &EngineConfig,
+    net: &Net,
     requests: Vec<(usize, Request)>,
 ) -> (Vec<(usize, Exchange)>, Option<Instant>) {
+    let config = &net.config;
     let started = Instant::now();
     let mut out = Vec::new();
     // Open every connection first, concurrently.
     let mut connecting = JoinSet::new();
     for (i, request) in requests {
-        let config = config.clone();
+        let net = net.clone();
         connecting.spawn(async move {
-            let stream = connect(&config, &request.url.origin).await;
+            let stream = connect(&net, &request.url.origin).await;
             (i, request, stream)
         });
     }
@@ -511,8 +553,12 @@ async fn last_byte(
     for (i, request, mut stream) in ready {
         let bytes = request.to_http1();
         let split = bytes.len() - 1;
-        let written =
-            tokio::time::timeout(config.total_timeout, stream.write_all(&bytes[..split])).await;
+        let prefix = async {
+            stream.write_all(&bytes[..split]).await?;
+            // TLS: the prefix leaves as its own records; the final byte gets one alone.
+            stream.flush().await
+        };
+        let written = tokio::time::timeout(config.total_timeout, prefix).await;
         match written {
             Ok(Ok(())) => warm.push((i, request, stream, bytes[split])),
             Ok(Err(e)) => out.push((
@@ -533,7 +579,7 @@ async fn last_byte(
     let mut writers = Vec::new();
     let mut readers = JoinSet::new();
     for (i, request, stream, last) in warm {
-        let (mut read_half, write_half) = stream.into_split();
+        let (mut read_half, write_half) = split(stream);
         let config = config.clone();
         let head = request.is_head();
         readers.spawn(async move {
@@ -550,14 +596,20 @@ async fn last_byte(
     }
     // The release: one loop, one non-blocking write per connection, nothing in between.
     let mut released = Vec::with_capacity(writers.len());
-    for (_, _, half, last) in &writers {
-        let ok = matches!(half.try_write(&[*last]), Ok(1));
+    for (_, _, half, last) in &mut writers {
+        let ok = match half {
+            Writer::Plain(w) => matches!(w.try_write(&[*last]), Ok(1)),
+            // One 1-byte record; rustls encrypts and writes it without waiting.
+            Writer::Tls(w) => w.write_all(&[*last]).await.is_ok() && w.flush().await.is_ok(),
+        };
         released.push(if ok { Some(Instant::now()) } else { None });
     }
     // A write that would have blocked (a full socket buffer) is finished the slow way.
     for (k, (_, _, half, last)) in writers.iter_mut().enumerate() {
-        if released[k].is_none() && half.write_all(&[*last]).await.is_ok() {
-            released[k] = Some(Instant::now());
+        if let (None, Writer::Plain(w)) = (released[k], half) {
+            if w.write_all(&[*last]).await.is_ok() {
+                released[k] = Some(Instant::now());
+            }
         }
     }
     let mut results = Vec::new();
@@ -593,4 +645,26 @@ async fn last_byte(
     }
     out.sort_by_key(|(i, _)| *i);
     (out, Some(warmed))
+}
+
+/// The write side of a warmed connection.
+enum Writer {
+    /// Plain TCP: the release uses a non-blocking write straight to the socket.
+    Plain(tokio::net::tcp::OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<Stream>),
+}
+
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+
+fn split(stream: Stream) -> (Reader, Writer) {
+    match stream {
+        Stream::Plain(tcp) => {
+            let (r, w) = tcp.into_split();
+            (Box::new(r), Writer::Plain(w))
+        }
+        tls => {
+            let (r, w) = tokio::io::split(tls);
+            (Box::new(r), Writer::Tls(w))
+        }
+    }
 }
