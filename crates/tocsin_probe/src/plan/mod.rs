@@ -215,6 +215,14 @@ pub struct PlanRequest {
     pub json: Option<toml::Value>,
 }
 
+/// Methods that change or delete state, sent only with `--allow-destructive`.
+pub fn is_destructive(method: &str) -> bool {
+    matches!(
+        method.to_ascii_uppercase().as_str(),
+        "PUT" | "PATCH" | "DELETE"
+    )
+}
+
 fn get() -> String {
     "GET".into()
 }
@@ -238,10 +246,17 @@ impl PlanRequest {
         plan: &Plan,
         identity: Option<&str>,
     ) -> Result<Request, PlanError> {
+        let method = self.method.to_ascii_uppercase();
+        if is_destructive(&method) && !plan.allow_destructive {
+            return Err(PlanError::Invalid(format!(
+                "{method} {} needs --allow-destructive (or allow_destructive = true in the plan)",
+                self.path
+            )));
+        }
         let url = base
             .join(&self.path)
             .map_err(|e| PlanError::Invalid(e.to_string()))?;
-        let mut request = Request::new(&self.method, url);
+        let mut request = Request::new(&method, url);
         for (n, v) in &self.headers {
             request = request.header(n, v);
         }
@@ -644,6 +659,11 @@ mod tests {
         let req = plan.races[0].request.build(&base, &plan, None).unwrap();
         assert_eq!(req.get_header("x-api-key"), Some("ka"));
         assert_eq!(req.body, br#"{"code":"X"}"#);
+        let delete = PlanRequest::new("DELETE", "/keys/alice");
+        assert!(delete.build(&base, &plan, None).is_err());
+        let mut permissive = plan.clone();
+        permissive.allow_destructive = true;
+        assert!(delete.build(&base, &permissive, None).is_ok());
         let err = Plan::from_toml(
             "[[identity]]\nname='x'\nvalue='s3cret'\nbogus=1",
             Path::new("p"),
