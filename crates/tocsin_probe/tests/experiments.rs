@@ -130,6 +130,15 @@ fn notes_server(read_checked: bool, write_checked: bool) -> TestServer {
             return Resp::new(401, r#"{"error": "unauthorized"}"#);
         };
         let mut notes = notes.lock().unwrap();
+        if req.path == "/notes" {
+            // The caller's own notes, as a collection route lists them.
+            let mine: Vec<String> = notes
+                .iter()
+                .filter(|(_, (owner, _))| owner == who)
+                .map(|(path, _)| format!(r#"{{"id": {}}}"#, path.trim_start_matches("/notes/")))
+                .collect();
+            return Resp::new(200, format!("[{}]", mine.join(",")));
+        }
         let Some((owner, text)) = notes.get(&req.path).cloned() else {
             return Resp::new(404, r#"{"error": "not found"}"#);
         };
@@ -203,6 +212,40 @@ fn bola101_reads_writes_and_fixed_twin() {
 
     // Fixed twin.
     let outcome = probe(&notes_server(true, true), &destructive, None);
+    assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+}
+
+#[test]
+fn bola101_discovers_objects_from_collection_routes() {
+    let args: Vec<&str> = IDS
+        .iter()
+        .copied()
+        .chain([
+            "--endpoint",
+            "GET /notes",
+            "--endpoint",
+            "GET /notes/{id}",
+            "--select",
+            "BOLA101",
+        ])
+        .collect();
+    let outcome = probe(&notes_server(false, true), &args, None);
+    assert_eq!(
+        codes(&outcome),
+        vec!["BOLA101", "BOLA101"],
+        "{:#?} {:#?}",
+        outcome.findings,
+        outcome.notes
+    );
+    assert!(
+        outcome
+            .notes
+            .iter()
+            .any(|n| n.contains("discovered 2 objects")),
+        "{:#?}",
+        outcome.notes
+    );
+    let outcome = probe(&notes_server(true, true), &args, None);
     assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
 }
 

@@ -4,6 +4,7 @@
 pub mod auth101;
 pub mod auth102;
 pub mod bola101;
+pub mod discover;
 pub mod race101;
 pub mod race102;
 
@@ -196,8 +197,25 @@ pub fn similarity(a: &[u8], b: &[u8]) -> f64 {
 pub const SAME_DATA: f64 = 0.9;
 
 /// Runs the selected experiments in a fixed order (reads before writes, races last).
+/// Objects are first discovered from collection routes and added to the plan's own.
 pub async fn run_all(ctx: &Context<'_>, selected: &dyn Fn(&str) -> bool) -> Collector {
     let mut out = Collector::default();
+    let mut plan = ctx.plan.clone();
+    if selected(bola101::META.code) || selected(auth101::META.code) {
+        for (owner, paths) in discover::objects(ctx, &mut out).await {
+            for path in paths {
+                plan.add_object(&owner, &path);
+            }
+        }
+    }
+    let ctx = &Context {
+        engine: ctx.engine,
+        base: ctx.base.clone(),
+        plan: &plan,
+        redactor: ctx.redactor,
+        sync: ctx.sync,
+        race_count: ctx.race_count,
+    };
     if selected(auth101::META.code) {
         auth101::run(ctx, &mut out).await;
     }
