@@ -11,7 +11,7 @@ use serde::Serialize;
 use tocsin_diagnostics::{Finding, InputError, Location, RuleMeta};
 
 use crate::engine::{Batch, Engine, EngineConfig, Origin, Request, SyncMode, TlsOptions, Url};
-use crate::experiments::{self, Context, RULES};
+use crate::experiments::{self, Context, Progress, RULES};
 use crate::plan::{self, Plan};
 use crate::redact::{is_sensitive_header, Redactor};
 use crate::scope::Scope;
@@ -238,10 +238,27 @@ pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<ProbeOutcome> {
     run_probe_with_env(args, &env_var)
 }
 
+/// [`run_probe`] that reports each experiment and request to `progress` (for progress
+/// bars on long runs).
+pub fn run_probe_with_progress(
+    args: &ProbeArgs,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> anyhow::Result<ProbeOutcome> {
+    run_probe_inner(args, &env_var, Some(progress))
+}
+
 /// [`run_probe`] with an explicit environment lookup (for tests).
 pub fn run_probe_with_env(
     args: &ProbeArgs,
     env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ProbeOutcome> {
+    run_probe_inner(args, env, None)
+}
+
+fn run_probe_inner(
+    args: &ProbeArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    progress: Option<&(dyn Fn(&Progress) + Sync)>,
 ) -> anyhow::Result<ProbeOutcome> {
     let plan = build_plan(args, env)?;
     let redactor = redactor_for(&plan);
@@ -269,6 +286,7 @@ pub fn run_probe_with_env(
         redactor: &redactor,
         sync: args.sync.into(),
         race_count: args.count.max(2),
+        progress,
     };
     let is_selected = |code: &str| selected.is_empty() || selected.iter().any(|s| s == code);
     let collected = runtime()?.block_on(experiments::run_all(&ctx, &is_selected));

@@ -519,3 +519,36 @@ fn identities_from_environment() {
         .iter()
         .any(|n| n.contains("no identity is accepted")));
 }
+
+#[test]
+fn progress_reports_experiments_and_requests() {
+    use tocsin_probe::cli::run_probe_with_progress;
+    use tocsin_probe::experiments::Progress;
+    let server = auth_server(true);
+    let mut argv: Vec<String> = vec!["probe".into(), server.origin()];
+    argv.extend(IDS.iter().map(|s| s.to_string()));
+    argv.extend([
+        "--endpoint".into(),
+        "/me".into(),
+        "--select".into(),
+        "AUTH101".into(),
+        "--rate".into(),
+        "1000".into(),
+    ]);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    let events = Mutex::new(Vec::new());
+    let outcome =
+        run_probe_with_progress(&cli.args, &|p: &Progress| events.lock().unwrap().push(*p))
+            .unwrap();
+    let events = events.into_inner().unwrap();
+    assert_eq!(events.first(), Some(&Progress::Experiment("AUTH101")));
+    let sent: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            Progress::Requests { sent, cap } if sent <= cap => Some(*sent),
+            _ => None,
+        })
+        .collect();
+    assert!(sent.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(sent.last().copied(), Some(outcome.requests_sent));
+}

@@ -36,6 +36,17 @@ pub struct Context<'a> {
     pub sync: SyncMode,
     /// Copies per race unless the plan says otherwise.
     pub race_count: usize,
+    /// Told about each experiment and each request, for progress bars on long runs.
+    pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
+}
+
+/// What a run is doing, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// An experiment starts.
+    Experiment(&'static str),
+    /// Requests sent so far, and the run's cap.
+    Requests { sent: usize, cap: usize },
 }
 
 /// Findings, failed requests and notes gathered by a run; everything in it is redacted.
@@ -68,14 +79,26 @@ impl Context<'_> {
     }
 
     /// Sends one request; a failure is recorded as an input error, not fatal.
+    fn tick(&self) {
+        if let Some(progress) = self.progress {
+            progress(&Progress::Requests {
+                sent: self.engine.requests_sent(),
+                cap: self.engine.config().max_requests,
+            });
+        }
+    }
+
     pub async fn send(&self, out: &mut Collector, request: Request) -> Exchange {
         let exchange = self.engine.send(request).await;
+        self.tick();
         self.record_failure(out, &exchange);
         exchange
     }
 
     pub async fn batch(&self, out: &mut Collector, requests: Vec<Request>) -> Option<Batch> {
-        match self.engine.batch(requests, self.sync).await {
+        let result = self.engine.batch(requests, self.sync).await;
+        self.tick();
+        match result {
             Ok(batch) => {
                 for e in &batch.exchanges {
                     self.record_failure(out, e);
@@ -215,20 +238,31 @@ pub async fn run_all(ctx: &Context<'_>, selected: &dyn Fn(&str) -> bool) -> Coll
         redactor: ctx.redactor,
         sync: ctx.sync,
         race_count: ctx.race_count,
+        progress: ctx.progress,
+    };
+    let start = |code: &'static str| {
+        if let Some(progress) = ctx.progress {
+            progress(&Progress::Experiment(code));
+        }
     };
     if selected(auth101::META.code) {
+        start(auth101::META.code);
         auth101::run(ctx, &mut out).await;
     }
     if selected(bola101::META.code) {
+        start(bola101::META.code);
         bola101::run(ctx, &mut out).await;
     }
     if selected(race101::META.code) {
+        start(race101::META.code);
         race101::run(ctx, &mut out).await;
     }
     if selected(race102::META.code) {
+        start(race102::META.code);
         race102::run(ctx, &mut out).await;
     }
     if selected(auth102::META.code) {
+        start(auth102::META.code);
         auth102::run(ctx, &mut out).await;
     }
     out
