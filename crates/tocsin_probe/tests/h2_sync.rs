@@ -92,7 +92,7 @@ struct H2Server {
 }
 
 impl H2Server {
-    fn start() -> H2Server {
+    fn start(max_streams: u32) -> H2Server {
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -121,7 +121,11 @@ impl H2Server {
                         preface_left: 24,
                     };
                     tokio::spawn(async move {
-                        let Ok(mut conn) = h2::server::handshake(io).await else {
+                        let Ok(mut conn) = h2::server::Builder::new()
+                            .max_concurrent_streams(max_streams)
+                            .handshake::<_, bytes::Bytes>(io)
+                            .await
+                        else {
                             return;
                         };
                         while let Some(Ok((request, mut respond))) = conn.accept().await {
@@ -162,7 +166,7 @@ impl Drop for H2Server {
 #[tokio::test(flavor = "current_thread")]
 async fn single_packet_final_frames_arrive_in_one_read_after_warmup() {
     for (n, post) in [(20, false), (20, true), (100, true)] {
-        let server = H2Server::start();
+        let server = H2Server::start(1000);
         let origin = format!("http://{}", server.addr);
         let engine = Engine::new(
             EngineConfig::default(),
@@ -207,4 +211,26 @@ async fn single_packet_final_frames_arrive_in_one_read_after_warmup() {
             "single-packet n={n} post={post}: all {n} END_STREAM frames in read #{first_call}"
         );
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_beyond_the_stream_limit_fails_fast() {
+    let server = H2Server::start(5);
+    let origin = format!("http://{}", server.addr);
+    let engine = Engine::new(
+        EngineConfig::default(),
+        Scope::new([Origin::parse(&origin).unwrap()]),
+    );
+    let requests = vec![Request::new("GET", Url::parse(&format!("{origin}/")).unwrap()); 10];
+    let started = Instant::now();
+    let batch = engine
+        .batch(requests, SyncMode::SinglePacket)
+        .await
+        .unwrap();
+    for e in &batch.exchanges {
+        let err = e.result.as_ref().unwrap_err().to_string();
+        assert!(err.contains("allows 5 concurrent streams"), "{err}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(server.record.lock().unwrap().end_streams.is_empty());
 }

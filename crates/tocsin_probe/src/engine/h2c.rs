@@ -353,6 +353,19 @@ async fn run(
         let _ = connection.await;
     });
 
+    // A first PING answered means the server's SETTINGS (its stream limit) are known.
+    tokio::time::timeout(config.read_timeout, ping_pong.ping(h2::Ping::opaque()))
+        .await
+        .map_err(|_| EngineError::ReadTimeout)?
+        .map_err(h2_err)?;
+    let limit = sender.current_max_send_streams();
+    if limit < requests.len() {
+        driver.abort();
+        return Err(EngineError::H2(format!(
+            "the server allows {limit} concurrent streams, fewer than the {} requests of the batch",
+            requests.len()
+        )));
+    }
     // Open every stream with everything but its final frame.
     let mut streams = Vec::new();
     let mut readers = JoinSet::new();
