@@ -552,3 +552,37 @@ fn progress_reports_experiments_and_requests() {
     assert!(sent.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(sent.last().copied(), Some(outcome.requests_sent));
 }
+
+#[test]
+fn auth101_judges_routes_the_openapi_document_protects() {
+    // Both routes answer everyone alike; only the document tells them apart.
+    let server = TestServer::start(|_: &Req| Resp::new(200, r#"{"report": "quarterly numbers"}"#));
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("openapi.yaml");
+    std::fs::write(
+        &spec,
+        "openapi: 3.0.0\nsecurity: [{key: []}]\npaths:\n  /reports:\n    get: {}\n  /health:\n    get: {security: []}\n  /reports/{id}:\n    delete: {}\n",
+    )
+    .unwrap();
+    let args: Vec<String> = IDS
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            "--openapi".into(),
+            spec.display().to_string(),
+            "--select".into(),
+            "AUTH101".into(),
+        ])
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = probe(&server, &args, None);
+    assert_eq!(codes(&outcome), vec!["AUTH101"], "{:#?}", outcome.findings);
+    assert!(outcome.findings[0].message.contains("GET /reports"));
+    assert!(outcome.findings[0]
+        .message
+        .contains("declared to require a key"));
+    assert!(
+        server.requests().iter().all(|r| r.method == "GET"),
+        "AUTH101 only reads"
+    );
+}
