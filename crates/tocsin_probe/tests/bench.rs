@@ -85,8 +85,134 @@ async fn serve_stamped(stream: tokio::net::TcpStream, finals: Arc<Mutex<Vec<i128
         .await;
 }
 
+fn kernel_stamp(msg: &nix::sys::socket::RecvMsg<'_, '_, ()>) -> Option<i128> {
+    msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|m| match m {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                Some(ts.tv_sec() as i128 * 1_000_000_000 + ts.tv_nsec() as i128)
+            }
+            _ => None,
+        })
+    })
+}
+
+/// The server side of an h2 connection that stamps each END_STREAM DATA frame with the
+/// kernel receive time of the read that delivered it.
+struct StampedH2Io {
+    inner: tokio::net::TcpStream,
+    finals: Arc<Mutex<Vec<i128>>>,
+    preface_left: usize,
+    pending: Vec<u8>,
+}
+
+impl tokio::io::AsyncRead for StampedH2Io {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::os::fd::AsRawFd;
+        use std::task::Poll;
+        loop {
+            match self.inner.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+            let fd = self.inner.as_raw_fd();
+            let unfilled = buf.initialize_unfilled();
+            let read = self.inner.try_io(tokio::io::Interest::READABLE, || {
+                let mut cmsg = nix::cmsg_space!(TimeSpec);
+                let mut iov = [IoSliceMut::new(unfilled)];
+                let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)
+                    .map_err(std::io::Error::from)?;
+                Ok((msg.bytes, kernel_stamp(&msg)))
+            });
+            match read {
+                Ok((n, stamp)) => {
+                    let data = buf.initialize_unfilled()[..n].to_vec();
+                    buf.advance(n);
+                    let this = &mut *self;
+                    let skip = this.preface_left.min(data.len());
+                    this.preface_left -= skip;
+                    this.pending.extend_from_slice(&data[skip..]);
+                    while this.pending.len() >= 9 {
+                        let p = &this.pending;
+                        let len = u32::from_be_bytes([0, p[0], p[1], p[2]]) as usize;
+                        if p.len() < 9 + len {
+                            break;
+                        }
+                        if p[3] == 0 && p[4] & 1 == 1 {
+                            if let Some(stamp) = stamp {
+                                this.finals.lock().unwrap().push(stamp);
+                            }
+                        }
+                        this.pending.drain(..9 + len);
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for StampedH2Io {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn serve_h2_stamped(sock: tokio::net::TcpStream, finals: Arc<Mutex<Vec<i128>>>) {
+    let io = StampedH2Io {
+        inner: sock,
+        finals,
+        preface_left: 24,
+        pending: Vec::new(),
+    };
+    let Ok(mut conn) = h2::server::handshake(io).await else {
+        return;
+    };
+    while let Some(Ok((request, mut respond))) = conn.accept().await {
+        tokio::spawn(async move {
+            let mut body = request.into_body();
+            while let Some(Ok(chunk)) = body.data().await {
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            let response = http::Response::builder().status(200).body(()).unwrap();
+            if let Ok(mut send) = respond.send_response(response, false) {
+                let _ = send.send_data(bytes::Bytes::from_static(b"ok"), true);
+            }
+        });
+    }
+}
+
 impl StampServer {
     fn start() -> StampServer {
+        Self::start_with(false)
+    }
+
+    fn start_h2() -> StampServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(h2: bool) -> StampServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         // Accepted sockets inherit it, so even bytes that arrive before accept() are stamped.
         enable_timestamps(&listener);
@@ -110,7 +236,11 @@ impl StampServer {
                         continue;
                     };
                     enable_timestamps(&sock);
-                    tokio::spawn(serve_stamped(sock, f2.clone()));
+                    if h2 {
+                        tokio::spawn(serve_h2_stamped(sock, f2.clone()));
+                    } else {
+                        tokio::spawn(serve_stamped(sock, f2.clone()));
+                    }
                 }
             });
         });
@@ -162,12 +292,17 @@ fn python() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
-fn engine_run(mode: SyncMode, n: usize) -> Option<Duration> {
-    let server = StampServer::start();
+fn engine_run(mode: SyncMode, n: usize, settle_ms: u64) -> Option<Duration> {
+    let server = if mode == SyncMode::SinglePacket {
+        StampServer::start_h2()
+    } else {
+        StampServer::start()
+    };
     let origin = format!("http://{}", server.addr);
     let engine = Engine::new(
         EngineConfig {
             max_rate: 1e6,
+            settle: Duration::from_millis(settle_ms),
             ..EngineConfig::default()
         },
         Scope::new([Origin::parse(&origin).unwrap()]),
@@ -228,8 +363,10 @@ fn release_spread_benchmark() {
     for n in [20usize, 100] {
         let run =
             |f: &dyn Fn() -> Option<Duration>| median((0..ROUNDS).filter_map(|_| f()).collect());
-        let last_byte = run(&|| engine_run(SyncMode::LastByte, n));
-        let none = run(&|| engine_run(SyncMode::None, n));
+        let last_byte = run(&|| engine_run(SyncMode::LastByte, n, 50));
+        let last_byte_no_settle = run(&|| engine_run(SyncMode::LastByte, n, 0));
+        let none = run(&|| engine_run(SyncMode::None, n, 50));
+        let single = run(&|| engine_run(SyncMode::SinglePacket, n, 50));
         let py_naive = run(&|| python_run("naive_sender.py", n));
         let py_last = run(&|| python_run("last_byte_sender.py", n));
         let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
@@ -240,6 +377,11 @@ fn release_spread_benchmark() {
         };
         println!("n={n} (median of {ROUNDS}, server-measured final-byte arrival spread)");
         println!("  tocsin last-byte       {}", fmt(last_byte));
+        println!(
+            "  tocsin last-byte, no settle pause {}",
+            fmt(last_byte_no_settle)
+        );
+        println!("  tocsin single-packet   {}", fmt(single));
         println!("  tocsin none            {}", fmt(none));
         println!(
             "  python last-byte       {}   (tocsin last-byte is {} tighter)",
