@@ -3,13 +3,37 @@
 use super::url::Url;
 use super::EngineError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
     pub url: Url,
     /// Sent in order; `Host`, `Content-Length` and `Connection` are added when absent.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// Credentials stay out of debug output and logs: their values are hidden.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let shown = if crate::redact::is_sensitive_header(n) {
+                    "<hidden>"
+                } else {
+                    v.as_str()
+                };
+                (n.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url.to_string())
+            .field("headers", &headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl Request {
@@ -109,5 +133,22 @@ impl Request {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_credentials() {
+        let url = Url::parse("http://127.0.0.1:1/x").unwrap();
+        let r = Request::new("get", url)
+            .header("X-API-Key", "k-secret")
+            .header("Authorization", "Bearer t-secret")
+            .header("Accept", "text/plain");
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("text/plain") && shown.contains("GET"));
     }
 }
