@@ -322,6 +322,51 @@ fn engine_run(mode: SyncMode, n: usize, settle_ms: u64) -> Option<Duration> {
     server.spread(n)
 }
 
+/// The floor: blocking std sockets, one plain write() per final byte, nothing else.
+fn raw_std_run(n: usize, threads: usize) -> Option<Duration> {
+    use std::io::Write;
+    let server = StampServer::start();
+    let mut conns = Vec::new();
+    for i in 0..n {
+        let body = format!("payload-{i}");
+        let req = format!(
+            "POST /r/{i} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes();
+        let mut s = std::net::TcpStream::connect(server.addr).ok()?;
+        s.set_nodelay(true).ok()?;
+        s.write_all(&req[..req.len() - 1]).ok()?;
+        conns.push((s, req[req.len() - 1]));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    if threads <= 1 {
+        for (s, last) in &mut conns {
+            s.write_all(&[*last]).ok()?;
+        }
+    } else {
+        // Split across threads that spin on one flag, then write their share.
+        let go = AtomicBool::new(false);
+        let chunk = conns.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for part in conns.chunks_mut(chunk) {
+                let go = &go;
+                scope.spawn(move || {
+                    while !go.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    for (s, last) in part {
+                        let _ = s.write_all(&[*last]);
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            go.store(true, Ordering::Release);
+        });
+    }
+    server.spread(n)
+}
+
 fn python_run(script: &str, n: usize) -> Option<Duration> {
     let py = python()?;
     let server = StampServer::start();
@@ -366,6 +411,8 @@ fn release_spread_benchmark() {
         let last_byte = run(&|| engine_run(SyncMode::LastByte, n, 50));
         let last_byte_no_settle = run(&|| engine_run(SyncMode::LastByte, n, 0));
         let none = run(&|| engine_run(SyncMode::None, n, 50));
+        let raw = run(&|| raw_std_run(n, 1));
+        let raw2 = run(&|| raw_std_run(n, 2));
         let single = run(&|| engine_run(SyncMode::SinglePacket, n, 50));
         let py_naive = run(&|| python_run("naive_sender.py", n));
         let py_last = run(&|| python_run("last_byte_sender.py", n));
@@ -381,6 +428,8 @@ fn release_spread_benchmark() {
             "  tocsin last-byte, no settle pause {}",
             fmt(last_byte_no_settle)
         );
+        println!("  raw std write loop     {}", fmt(raw));
+        println!("  raw std, 2 threads     {}", fmt(raw2));
         println!("  tocsin single-packet   {}", fmt(single));
         println!("  tocsin none            {}", fmt(none));
         println!(
