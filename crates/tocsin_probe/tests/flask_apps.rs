@@ -114,18 +114,24 @@ struct Cli {
 }
 
 fn probe(app: &App) -> Vec<(String, String)> {
-    let cli = Cli::try_parse_from([
+    let plan = apps_dir().join("plan.toml").display().to_string();
+    probe_with(app, &["--plan", &plan])
+}
+
+fn probe_with(app: &App, extra: &[&str]) -> Vec<(String, String)> {
+    let mut argv = vec![
         "probe".to_string(),
         format!("http://127.0.0.1:{}", app.port),
-        "--plan".into(),
-        apps_dir().join("plan.toml").display().to_string(),
+    ];
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let cli = Cli::try_parse_from(argv.into_iter().chain([
         "--rate".into(),
         "500".into(),
         "--max-requests".into(),
         "600".into(),
         "--timeout".into(),
         "20".into(),
-    ])
+    ]))
     .unwrap();
     let outcome = run_probe_with_env(&cli.args, &|_| None).unwrap();
     assert!(outcome.errors.is_empty(), "{:#?}", outcome.errors);
@@ -172,4 +178,51 @@ fn gunicorn_gthread_twins() {
         return;
     };
     check_twins(Server::Gunicorn, &python);
+}
+
+/// No plan, no --object: routes and objects come from the OpenAPI document and the
+/// collection route, keys from flags.
+#[test]
+fn werkzeug_openapi_discovery() {
+    let Some(python) = python_with("flask") else {
+        eprintln!("SKIPPED: no python with flask (set TOCSIN_PYTHON)");
+        return;
+    };
+    let spec = apps_dir().join("openapi.yaml").display().to_string();
+    let args = [
+        "--openapi",
+        &spec,
+        "--identity",
+        "alice:X-API-Key=key-alice",
+        "--identity",
+        "bob:X-API-Key=key-bob",
+        "--allow-destructive",
+        "--select",
+        "AUTH101,BOLA101",
+    ];
+    let app = start(&python, Server::Werkzeug, "vulnerable");
+    let found = probe_with(&app, &args);
+    drop(app);
+    let messages: Vec<&str> = found.iter().map(|(_, m)| m.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("GET /me answers 200 with no key")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("bob changes alice's object: PUT /notes/1")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("alice changes bob's object: DELETE /notes/2")),
+        "{messages:#?}"
+    );
+    let app = start(&python, Server::Werkzeug, "fixed");
+    let found = probe_with(&app, &args);
+    assert!(found.is_empty(), "fixed twin: {found:#?}");
 }

@@ -132,6 +132,12 @@ def restore(name):
     return jsonify(restored=name)
 
 
+@app.get("/notes")
+def notes():
+    who = require()
+    return jsonify(notes=[{"id": i, **n} for i, n in STATE["notes"].items() if n["owner"] == who])
+
+
 @app.route("/notes/<int:note_id>", methods=["GET", "PUT", "DELETE"])
 def note(note_id):
     who = require()
