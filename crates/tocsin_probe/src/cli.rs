@@ -293,6 +293,7 @@ fn run_probe_inner(
     let mut findings = collected.findings;
     for f in &mut findings {
         redact_finding(f, &redactor);
+        f.fingerprint = Some(fingerprint(f));
     }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Ok(ProbeOutcome {
@@ -302,6 +303,29 @@ fn run_probe_inner(
         notes: collected.notes.iter().map(|n| redactor.redact(n)).collect(),
         requests_sent: engine.requests_sent(),
     })
+}
+
+/// Stable across runs and ports: the rule, the method, the path and the identities in
+/// the evidence (two identities reading the same object are two findings).
+fn fingerprint(f: &Finding) -> String {
+    let (method, path) = match &f.location {
+        Location::Http(h) => {
+            let path = Url::parse(&h.url)
+                .map(|u| u.target)
+                .unwrap_or_else(|_| h.url.clone());
+            (h.method.clone(), path)
+        }
+        other => (String::new(), other.to_string()),
+    };
+    let mut who: Vec<&str> = f
+        .evidence
+        .iter()
+        .filter_map(|e| e.identity.as_deref())
+        .collect();
+    who.sort_unstable();
+    who.dedup();
+    let text = format!("{}\n{method}\n{path}\n{}", f.code, who.join(","));
+    crate::engine::http1::sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 /// A last pass over everything a finding carries: experiments redact as they write, and

@@ -186,6 +186,23 @@ fn bola101_reads_writes_and_fixed_twin() {
         outcome.findings
     );
     assert!(outcome.findings.iter().all(|f| f.message.contains("reads")));
+    let prints: Vec<&str> = outcome
+        .findings
+        .iter()
+        .map(|f| f.fingerprint.as_deref().unwrap())
+        .collect();
+    assert_ne!(
+        prints[0], prints[1],
+        "distinct findings, distinct fingerprints"
+    );
+    // Another run on another port: the same fingerprints.
+    let again = probe(&notes_server(false, true), &base, None);
+    let again: Vec<&str> = again
+        .findings
+        .iter()
+        .map(|f| f.fingerprint.as_deref().unwrap())
+        .collect();
+    assert_eq!(prints, again);
 
     // GET checks ownership, PUT/DELETE do not: silent without --allow-destructive...
     let outcome = probe(&notes_server(true, false), &base, None);
