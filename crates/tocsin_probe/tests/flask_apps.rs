@@ -60,6 +60,11 @@ impl Drop for App {
 enum Server {
     Werkzeug,
     Gunicorn,
+    /// gunicorn's gthread worker speaking HTTP/2 over cleartext (prior knowledge) as
+    /// well as HTTP/1.1 on one port; needs python's `h2`.
+    GunicornH2c,
+    /// hypercorn (HTTP/1.1 and h2c on one port, WSGI apps on a thread pool).
+    Hypercorn,
 }
 
 fn start(python: &Path, server: Server, twin: &str) -> App {
@@ -70,7 +75,7 @@ fn start(python: &Path, server: Server, twin: &str) -> App {
             cmd.arg(apps_dir().join("tocsin_lab.py"))
                 .arg(port.to_string());
         }
-        Server::Gunicorn => {
+        Server::Gunicorn | Server::GunicornH2c => {
             // No control socket: it lives at one path per user and parallel runs collide.
             cmd.args(["-m", "gunicorn", "--no-control-socket", "--chdir"])
                 .arg(apps_dir())
@@ -85,6 +90,15 @@ fn start(python: &Path, server: Server, twin: &str) -> App {
                     "1",
                     "-b",
                 ])
+                .arg(format!("127.0.0.1:{port}"));
+            if let Server::GunicornH2c = server {
+                cmd.args(["--http-protocols", "h2,h1", "--http2-cleartext", "both"]);
+            }
+            cmd.arg("tocsin_lab:app");
+        }
+        Server::Hypercorn => {
+            cmd.current_dir(apps_dir())
+                .args(["-m", "hypercorn", "-b"])
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("tocsin_lab:app");
         }
@@ -113,11 +127,6 @@ struct Cli {
     args: ProbeArgs,
 }
 
-fn probe(app: &App) -> Vec<(String, String)> {
-    let plan = apps_dir().join("plan.toml").display().to_string();
-    probe_with(app, &["--plan", &plan])
-}
-
 fn probe_with(app: &App, extra: &[&str]) -> Vec<(String, String)> {
     let mut argv = vec![
         "probe".to_string(),
@@ -143,6 +152,14 @@ fn probe_with(app: &App, extra: &[&str]) -> Vec<(String, String)> {
 }
 
 fn check_twins(server: Server, python: &Path) {
+    check_twins_with(server, python, &[]);
+}
+
+fn check_twins_with(server: Server, python: &Path, extra: &[&str]) {
+    let plan = apps_dir().join("plan.toml").display().to_string();
+    let mut args = vec!["--plan", plan.as_str()];
+    args.extend_from_slice(extra);
+    let probe = |app: &App| probe_with(app, &args);
     let app = start(python, server, "vulnerable");
     let found = probe(&app);
     drop(app);
@@ -225,4 +242,38 @@ fn werkzeug_openapi_discovery() {
     let app = start(&python, Server::Werkzeug, "fixed");
     let found = probe_with(&app, &args);
     assert!(found.is_empty(), "fixed twin: {found:#?}");
+}
+
+/// Single-packet over HTTP/2 (h2c) to gunicorn: every request is answered, but
+/// gunicorn's gthread worker serves the streams of one connection one after another in
+/// one thread, so no race can happen there and the race experiments stay silent even on
+/// the vulnerable twin. This pins that behaviour down (use last-byte against gunicorn).
+#[test]
+fn gunicorn_h2c_single_packet_is_served_serially() {
+    let Some(python) = python_with("flask, gunicorn, h2") else {
+        eprintln!("SKIPPED: no python with flask, gunicorn and h2 (set TOCSIN_PYTHON)");
+        return;
+    };
+    let plan = apps_dir().join("plan.toml").display().to_string();
+    let args = ["--plan", plan.as_str(), "--sync", "single-packet"];
+    let app = start(&python, Server::GunicornH2c, "vulnerable");
+    let found = probe_with(&app, &args);
+    drop(app);
+    let mut codes: Vec<&str> = found.iter().map(|(c, _)| c.as_str()).collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes, vec!["AUTH101", "BOLA101"], "{found:#?}");
+    let app = start(&python, Server::GunicornH2c, "fixed");
+    assert!(probe_with(&app, &args).is_empty());
+}
+
+/// Single-packet over h2c to hypercorn, which runs a WSGI app's requests on a thread
+/// pool: streams released in one packet race, and every vulnerable twin is found.
+#[test]
+fn hypercorn_h2c_single_packet_twins() {
+    let Some(python) = python_with("flask, hypercorn") else {
+        eprintln!("SKIPPED: no python with flask and hypercorn (set TOCSIN_PYTHON)");
+        return;
+    };
+    check_twins_with(Server::Hypercorn, &python, &["--sync", "single-packet"]);
 }
