@@ -165,6 +165,10 @@ pub struct ProbeArgs {
 /// What `run_probe` found; every string in it is redacted.
 #[derive(Debug, Clone)]
 pub struct ProbeOutcome {
+    /// The target URL (redacted).
+    pub target: String,
+    /// The release method races used.
+    pub sync: &'static str,
     pub findings: Vec<Finding>,
     /// Requests that failed (code E004) and other per-input problems; not fatal.
     pub errors: Vec<InputError>,
@@ -297,6 +301,8 @@ fn run_probe_inner(
     }
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     Ok(ProbeOutcome {
+        target: redactor.redact(&ctx.base.to_string()),
+        sync: ctx.sync.as_str(),
         findings,
         errors: collected.errors,
         rules: RULES,
