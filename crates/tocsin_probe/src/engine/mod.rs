@@ -5,11 +5,12 @@
 //! [`Exchange`]s whose timing is data (monotonic [`Instant`]s), never log lines.
 //!
 //! Release methods ([`SyncMode`]):
-//! - `LastByte` (HTTP/1.1): one connection per request, opened and warmed with all but
-//!   the final byte; then one loop writes every final byte back to back (TCP_NODELAY).
-//! - `SinglePacket` (HTTP/2, h2c prior knowledge): all streams opened on one connection
-//!   with everything but their END_STREAM frame; then every final frame goes out in one
-//!   write, so they share one TCP packet.
+//! - `LastByte` (HTTP/1.1, plain or TLS): one connection per request, opened and warmed
+//!   with all but the final byte; after a short settle pause one loop writes every final
+//!   byte back to back (TCP_NODELAY).
+//! - `SinglePacket` (HTTP/2: h2c prior knowledge, or TLS with ALPN h2): all streams opened
+//!   on one connection with everything but their END_STREAM frame; then every final frame
+//!   goes out in one write, so they share one TCP packet.
 //! - `None`: plain concurrent sending, the baseline.
 
 pub mod h2c;
@@ -40,7 +41,7 @@ pub enum SyncMode {
     /// HTTP/1.1 last-byte synchronization.
     #[default]
     LastByte,
-    /// HTTP/2 single-packet release (h2c, prior knowledge).
+    /// HTTP/2 single-packet release (h2c prior knowledge, or TLS with ALPN h2).
     SinglePacket,
     /// Plain concurrent sending.
     None,
