@@ -603,3 +603,47 @@ fn auth101_judges_routes_the_openapi_document_protects() {
         "AUTH101 only reads"
     );
 }
+
+/// The coupon server resets itself when a marker file appears: a reset command that is
+/// not an HTTP request.
+#[test]
+fn race101_with_a_reset_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("reset-now");
+    let used = Arc::new(Mutex::new(false));
+    let marker_seen = marker.clone();
+    let server = TestServer::start(move |_req: &Req| {
+        if std::fs::remove_file(&marker_seen).is_ok() {
+            *used.lock().unwrap() = false;
+        }
+        if *used.lock().unwrap() {
+            return Resp::new(409, "{}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        *used.lock().unwrap() = true;
+        Resp::new(200, r#"{"redeemed": true}"#)
+    });
+    let plan = format!(
+        "[[race]]\nrequest = {{ method = \"POST\", path = \"/redeem\", identity = \"alice\" }}\nreset_command = [\"touch\", {:?}]\ncount = 6\n",
+        marker.display().to_string()
+    );
+    let args: Vec<&str> = IDS.iter().copied().chain(["--select", "RACE101"]).collect();
+    let outcome = probe(&server, &args, Some(&plan));
+    assert_eq!(codes(&outcome), vec!["RACE101"], "{:#?}", outcome.notes);
+    assert!(outcome.findings[0]
+        .message
+        .contains("serially it succeeds 1 time"));
+
+    let failing = "[[race]]\nrequest = { method = \"POST\", path = \"/redeem\", identity = \"alice\" }\nreset_command = [\"false\"]\n";
+    let outcome = probe(&server, &args, Some(failing));
+    assert!(outcome.findings.is_empty());
+    assert!(
+        outcome.notes.iter().any(|n| n.contains("the reset failed")),
+        "{:#?}",
+        outcome.notes
+    );
+    assert!(outcome
+        .errors
+        .iter()
+        .any(|e| e.message.contains("reset command `false` failed")));
+}

@@ -83,7 +83,7 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
         (Ok(c), Ok(r)) => (c, r),
         (Err(e), _) | (_, Err(e)) => return ctx.note(out, format!("AUTH102 {name}: {e}")),
     };
-    let restore = match spec.restore.as_ref().map(|r| build(r, None)).transpose() {
+    let restore = match ctx.reset_of(spec.restore.as_ref(), spec.restore_command.as_ref()) {
         Ok(r) => r,
         Err(e) => return ctx.note(out, format!("AUTH102 {name}: restore: {e}")),
     };
@@ -102,7 +102,10 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
     let mut evidence: Vec<(Exchange, Option<Instant>, String)> = Vec::new();
     for round in 0..rounds {
         if let Some(restore) = &restore {
-            ctx.send(out, restore.clone()).await;
+            if !ctx.reset(out, restore).await {
+                ctx.note(out, format!("AUTH102 {name}: the restore failed, stopped"));
+                break;
+            }
         }
         let before = ctx.send(out, check.clone()).await;
         if !accepted(&before) {
@@ -176,7 +179,7 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
         }
     }
     if let Some(restore) = &restore {
-        ctx.send(out, restore.clone()).await;
+        ctx.reset(out, restore).await;
     }
     if stale.is_empty() {
         return;

@@ -14,7 +14,7 @@ use std::time::Instant;
 use tocsin_diagnostics::{ExchangeEvidence, Finding, HttpLocation, InputError, Location, RuleMeta};
 
 use crate::engine::{Batch, Engine, Exchange, Request, SyncMode, Url};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanError, PlanRequest};
 use crate::redact::Redactor;
 
 /// Every rule the probe can report, for renderers (SARIF descriptors, `tocsin rule`).
@@ -150,6 +150,85 @@ impl Context<'_> {
             note: note
                 .or_else(|| exchange.result.as_ref().err().map(|e| e.to_string()))
                 .map(|n| self.redact(&n)),
+        }
+    }
+}
+
+/// Puts the server back in a known state between rounds.
+#[derive(Debug, Clone)]
+pub enum Reset {
+    Request(Request),
+    /// A local command (argv, no shell), bounded by [`COMMAND_TIMEOUT`].
+    Command(Vec<String>),
+}
+
+/// A reset command that runs longer than this is killed.
+pub const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Context<'_> {
+    /// The reset a plan entry describes: its request, else its command.
+    pub fn reset_of(
+        &self,
+        request: Option<&PlanRequest>,
+        command: Option<&Vec<String>>,
+    ) -> Result<Option<Reset>, PlanError> {
+        if let Some(request) = request {
+            return Ok(Some(Reset::Request(
+                request.build(&self.base, self.plan, None)?,
+            )));
+        }
+        match command {
+            Some(argv) if argv.is_empty() || argv[0].is_empty() => {
+                Err(PlanError::Invalid("an empty reset command".into()))
+            }
+            Some(argv) => Ok(Some(Reset::Command(argv.clone()))),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a reset; false (and an input error) when it failed.
+    pub async fn reset(&self, out: &mut Collector, reset: &Reset) -> bool {
+        match reset {
+            Reset::Request(request) => accepted(&self.send(out, request.clone()).await),
+            Reset::Command(argv) => match run_command(argv).await {
+                Ok(()) => true,
+                Err(message) => {
+                    out.errors.push(InputError {
+                        code: "E004".into(),
+                        location: self.location("*", &self.base),
+                        message: self
+                            .redact(&format!("reset command `{}` failed: {message}", argv[0])),
+                    });
+                    false
+                }
+            },
+        }
+    }
+}
+
+async fn run_command(argv: &[String]) -> Result<(), String> {
+    let mut child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("exited with {status}")),
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "still running after {}s, killed",
+                    COMMAND_TIMEOUT.as_secs()
+                ));
+            }
+            Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            Err(e) => return Err(e.to_string()),
         }
     }
 }

@@ -74,17 +74,16 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &RaceSpec) {
         Ok(r) => r,
         Err(e) => return ctx.note(out, format!("RACE101 {label}: {e}")),
     };
-    let reset = match &spec.reset {
-        Some(r) => match r.build(&ctx.base, ctx.plan, None) {
-            Ok(r) => Some(r),
-            Err(e) => return ctx.note(out, format!("RACE101 {label}: reset: {e}")),
-        },
-        None => None,
+    let reset = match ctx.reset_of(spec.reset.as_ref(), spec.reset_command.as_ref()) {
+        Ok(r) => r,
+        Err(e) => return ctx.note(out, format!("RACE101 {label}: reset: {e}")),
     };
     // Serial baseline from a reset state.
     let baseline = match &reset {
         Some(reset) => {
-            ctx.send(out, reset.clone()).await;
+            if !ctx.reset(out, reset).await {
+                return ctx.note(out, format!("RACE101 {label}: the reset failed, skipped"));
+            }
             let mut successes = 0;
             let mut refusals_in_a_row = 0;
             for _ in 0..count {
@@ -99,7 +98,9 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &RaceSpec) {
                     }
                 }
             }
-            ctx.send(out, reset.clone()).await;
+            if !ctx.reset(out, reset).await {
+                return ctx.note(out, format!("RACE101 {label}: the reset failed, skipped"));
+            }
             successes
         }
         None => spec.limit.unwrap_or(1),
@@ -120,7 +121,7 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &RaceSpec) {
         return;
     };
     if let Some(reset) = &reset {
-        ctx.send(out, reset.clone()).await;
+        ctx.reset(out, reset).await;
     }
     let successes = batch.exchanges.iter().filter(|e| accepted(e)).count();
     let spread = batch.release_spread().map(ms).unwrap_or(0.0);

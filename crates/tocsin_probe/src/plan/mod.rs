@@ -288,6 +288,9 @@ pub struct Revocation {
     pub revoke: PlanRequest,
     #[serde(default)]
     pub restore: Option<PlanRequest>,
+    /// Or a local command that restores the key (argv, run without a shell).
+    #[serde(default)]
+    pub restore_command: Option<Vec<String>>,
     /// Uses released together with the revocation in the race variant.
     #[serde(default)]
     pub concurrency: Option<usize>,
@@ -306,6 +309,9 @@ pub struct RaceSpec {
     /// from the same state).
     #[serde(default)]
     pub reset: Option<PlanRequest>,
+    /// Or a local command that resets it (argv, run without a shell).
+    #[serde(default)]
+    pub reset_command: Option<Vec<String>>,
     #[serde(default)]
     pub count: Option<usize>,
     /// Successes allowed; measured serially when a reset request exists.
