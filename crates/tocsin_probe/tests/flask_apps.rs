@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tocsin_probe::cli::{run_probe_with_env, ProbeArgs};
 
+/// One app server at a time: on a two-core machine parallel Python servers would steal
+/// the CPU the races' timing windows rely on.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn apps_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
 }
@@ -181,6 +191,7 @@ fn check_twins_with(server: Server, python: &Path, extra: &[&str]) {
 
 #[test]
 fn werkzeug_threaded_twins() {
+    let _serial = serial();
     let Some(python) = python_with("flask") else {
         eprintln!("SKIPPED: no python with flask (set TOCSIN_PYTHON)");
         return;
@@ -190,6 +201,7 @@ fn werkzeug_threaded_twins() {
 
 #[test]
 fn gunicorn_gthread_twins() {
+    let _serial = serial();
     let Some(python) = python_with("flask, gunicorn") else {
         eprintln!("SKIPPED: no python with flask and gunicorn (set TOCSIN_PYTHON)");
         return;
@@ -201,6 +213,7 @@ fn gunicorn_gthread_twins() {
 /// collection route, keys from flags.
 #[test]
 fn werkzeug_openapi_discovery() {
+    let _serial = serial();
     let Some(python) = python_with("flask") else {
         eprintln!("SKIPPED: no python with flask (set TOCSIN_PYTHON)");
         return;
@@ -250,6 +263,7 @@ fn werkzeug_openapi_discovery() {
 /// the vulnerable twin. This pins that behaviour down (use last-byte against gunicorn).
 #[test]
 fn gunicorn_h2c_single_packet_is_served_serially() {
+    let _serial = serial();
     let Some(python) = python_with("flask, gunicorn, h2") else {
         eprintln!("SKIPPED: no python with flask, gunicorn and h2 (set TOCSIN_PYTHON)");
         return;
@@ -271,6 +285,7 @@ fn gunicorn_h2c_single_packet_is_served_serially() {
 /// pool: streams released in one packet race, and every vulnerable twin is found.
 #[test]
 fn hypercorn_h2c_single_packet_twins() {
+    let _serial = serial();
     let Some(python) = python_with("flask, hypercorn") else {
         eprintln!("SKIPPED: no python with flask and hypercorn (set TOCSIN_PYTHON)");
         return;
