@@ -1,0 +1,503 @@
+//! HTTP/2 single-packet release over h2c (prior knowledge).
+//!
+//! The `h2` crate frames the streams; the socket under it is a [`GatedIo`] that can hold
+//! writes back. Every stream is opened and sent all but its END_STREAM frame; a PING
+//! round trip proves those frames reached the server; then the gate closes, each stream
+//! queues its final DATA frame (the body's last byte, or an empty frame), and once all of
+//! them sit in the gate's buffer they leave in one write, so they share one TCP packet.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+
+use super::http1::{ParseLimits, Response};
+use super::{connect_tcp, EngineError, Exchange, Net, Request, Scheme};
+use sha2::{Digest, Sha256};
+
+#[derive(Default)]
+struct Gate {
+    holding: bool,
+    held: Vec<u8>,
+}
+
+/// A TCP stream whose writes can be held in a buffer and released in one write.
+struct GatedIo {
+    stream: Arc<TcpStream>,
+    gate: Arc<Mutex<Gate>>,
+}
+
+impl AsyncRead for GatedIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            match self.stream.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            let unfilled = buf.initialize_unfilled();
+            match self.stream.try_read(unfilled) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for GatedIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        {
+            let mut gate = self
+                .gate
+                .lock()
+                .map_err(|_| std::io::Error::other("gate lock poisoned"))?;
+            if gate.holding {
+                gate.held.extend_from_slice(data);
+                return Poll::Ready(Ok(data.len()));
+            }
+        }
+        loop {
+            match self.stream.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            match self.stream.try_write(data) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // Writes go straight to the socket (TCP_NODELAY) or into the gate.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Counts the END_STREAM DATA frames h2 writes (above TLS, so it sees plaintext), to
+/// know when every final frame has been handed to the gate.
+#[derive(Default)]
+struct FrameCount {
+    preface_left: usize,
+    header: Vec<u8>,
+    payload_left: usize,
+    end_streams: usize,
+}
+
+impl FrameCount {
+    fn new() -> Self {
+        FrameCount {
+            preface_left: 24,
+            ..FrameCount::default()
+        }
+    }
+
+    fn observe(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.preface_left > 0 {
+                let n = self.preface_left.min(data.len());
+                self.preface_left -= n;
+                data = &data[n..];
+            } else if self.payload_left > 0 {
+                let n = self.payload_left.min(data.len());
+                self.payload_left -= n;
+                data = &data[n..];
+            } else {
+                let n = (9 - self.header.len()).min(data.len());
+                self.header.extend_from_slice(&data[..n]);
+                data = &data[n..];
+                if self.header.len() == 9 {
+                    let h = &self.header;
+                    self.payload_left = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
+                    if h[3] == 0 && h[4] & 1 == 1 {
+                        self.end_streams += 1;
+                    }
+                    self.header.clear();
+                }
+            }
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Counted {
+    inner: Box<dyn Io>,
+    count: Arc<Mutex<FrameCount>>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &poll {
+            if let Ok(mut count) = self.count.lock() {
+                count.observe(&data[..*n]);
+            }
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+fn h2_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::H2(e.to_string())
+}
+
+/// Headers that HTTP/2 forbids or carries elsewhere.
+const CONNECTION_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "te",
+];
+
+fn to_http(request: &Request) -> Result<http::Request<()>, EngineError> {
+    let uri = format!(
+        "{}://{}{}",
+        request.url.origin.scheme.as_str(),
+        request.url.origin.host_header(),
+        request.url.target
+    );
+    let mut builder = http::Request::builder()
+        .method(request.method.as_str())
+        .uri(uri);
+    for (name, value) in &request.headers {
+        if CONNECTION_HEADERS
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h))
+        {
+            continue;
+        }
+        builder = builder.header(name.to_ascii_lowercase(), value.as_str());
+    }
+    if !request.body.is_empty() || matches!(request.method.as_str(), "POST" | "PUT" | "PATCH") {
+        builder = builder.header("content-length", request.body.len());
+    }
+    builder
+        .body(())
+        .map_err(|e| EngineError::InvalidRequest(e.to_string()))
+}
+
+async fn read_h2_response(
+    future: h2::client::ResponseFuture,
+    limits: ParseLimits,
+    read_timeout: Duration,
+) -> (Option<Instant>, Result<Response, EngineError>) {
+    let response = match tokio::time::timeout(read_timeout, future).await {
+        Err(_) => return (None, Err(EngineError::ReadTimeout)),
+        Ok(Err(e)) => return (None, Err(h2_err(e))),
+        Ok(Ok(r)) => r,
+    };
+    let first_byte = Some(Instant::now());
+    let (parts, mut body) = response.into_parts();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .take(limits.max_header_count)
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).to_string(),
+            )
+        })
+        .collect();
+    let mut hasher = Sha256::new();
+    let mut kept = Vec::new();
+    let mut len: u64 = 0;
+    let mut truncated = false;
+    loop {
+        let chunk = match tokio::time::timeout(read_timeout, body.data()).await {
+            Err(_) => return (first_byte, Err(EngineError::ReadTimeout)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return (first_byte, Err(h2_err(e))),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
+        let _ = body.flow_control().release_capacity(chunk.len());
+        let room = (limits.max_body_bytes as u64).saturating_sub(len) as usize;
+        let take = chunk.len().min(room);
+        hasher.update(&chunk[..take]);
+        len += take as u64;
+        let keep = limits.max_body_kept.saturating_sub(kept.len()).min(take);
+        kept.extend_from_slice(&chunk[..keep]);
+        if take < chunk.len() {
+            truncated = true;
+            break;
+        }
+    }
+    (
+        first_byte,
+        Ok(Response {
+            status: parts.status.as_u16(),
+            reason: parts.status.canonical_reason().unwrap_or("").to_string(),
+            headers,
+            body: kept,
+            body_len: len,
+            body_sha256: super::http1::hex(&hasher.finalize()),
+            truncated,
+        }),
+    )
+}
+
+pub(super) async fn single_packet(
+    net: &Net,
+    requests: Vec<(usize, Request)>,
+) -> (Vec<(usize, Exchange)>, Option<Instant>) {
+    let started = Instant::now();
+    let fail_all = |requests: Vec<(usize, Request)>, e: EngineError| {
+        requests
+            .into_iter()
+            .map(|(i, r)| (i, Exchange::failed(r, started, e.clone())))
+            .collect::<Vec<_>>()
+    };
+    if requests.is_empty() {
+        return (Vec::new(), None);
+    }
+    // One connection, to the origin of the first request (a batch has one origin).
+    let origin = requests[0].1.url.origin.clone();
+    if requests.iter().any(|(_, r)| r.url.origin != origin) {
+        let e = EngineError::InvalidRequest("a single-packet batch must target one origin".into());
+        return (fail_all(requests, e), None);
+    }
+    match tokio::time::timeout(net.config.total_timeout, run(net, &requests, started)).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => (fail_all(requests, e), None),
+        Err(_) => (fail_all(requests, EngineError::TotalTimeout), None),
+    }
+}
+
+async fn run(
+    net: &Net,
+    requests: &[(usize, Request)],
+    started: Instant,
+) -> Result<(Vec<(usize, Exchange)>, Option<Instant>), EngineError> {
+    let config = &net.config;
+    let origin = &requests[0].1.url.origin;
+    let stream = Arc::new(connect_tcp(config, origin).await?);
+    let gate = Arc::new(Mutex::new(Gate::default()));
+    let gated = GatedIo {
+        stream: stream.clone(),
+        gate: gate.clone(),
+    };
+    // TLS sits above the gate, so the gate holds (and releases) ciphertext.
+    let inner: Box<dyn Io> = match origin.scheme {
+        Scheme::Http => Box::new(gated),
+        Scheme::Https => {
+            let tls = net.tls.as_ref().map_err(|e| EngineError::Tls(e.clone()))?;
+            let connecting = tls.connect(origin, gated, true);
+            Box::new(
+                tokio::time::timeout(config.connect_timeout, connecting)
+                    .await
+                    .map_err(|_| EngineError::ConnectTimeout(origin.authority()))??,
+            )
+        }
+    };
+    let count = Arc::new(Mutex::new(FrameCount::new()));
+    let io = Counted {
+        inner,
+        count: count.clone(),
+    };
+    let (mut sender, mut connection) = h2::client::handshake(io).await.map_err(h2_err)?;
+    let mut ping_pong = connection
+        .ping_pong()
+        .ok_or_else(|| EngineError::H2("no ping handle".into()))?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+
+    // A first PING answered means the server's SETTINGS (its stream limit) are known.
+    tokio::time::timeout(config.read_timeout, ping_pong.ping(h2::Ping::opaque()))
+        .await
+        .map_err(|_| EngineError::ReadTimeout)?
+        .map_err(h2_err)?;
+    let limit = sender.current_max_send_streams();
+    if limit < requests.len() {
+        driver.abort();
+        return Err(EngineError::H2(format!(
+            "the server allows {limit} concurrent streams, fewer than the {} requests of the batch",
+            requests.len()
+        )));
+    }
+    // Open every stream with everything but its final frame.
+    let mut streams = Vec::new();
+    let mut readers = JoinSet::new();
+    for (i, request) in requests {
+        let head = to_http(request)?;
+        sender = tokio::time::timeout(config.read_timeout, sender.ready())
+            .await
+            .map_err(|_| EngineError::H2("the server's stream limit blocks the batch".into()))?
+            .map_err(h2_err)?;
+        let (future, mut send) = sender.send_request(head, false).map_err(h2_err)?;
+        let last = match request.body.split_last() {
+            Some((last, rest)) => {
+                if !rest.is_empty() {
+                    send.send_data(Bytes::copy_from_slice(rest), false)
+                        .map_err(h2_err)?;
+                }
+                Bytes::copy_from_slice(&[*last])
+            }
+            None => Bytes::new(),
+        };
+        let (limits, read_timeout, index) = (config.limits, config.read_timeout, *i);
+        readers.spawn(async move {
+            let (first, result) = read_h2_response(future, limits, read_timeout).await;
+            (index, first, result, Instant::now())
+        });
+        streams.push((*i, send, last));
+    }
+    // A PING answered means every frame queued before it reached the server.
+    tokio::time::timeout(config.read_timeout, ping_pong.ping(h2::Ping::opaque()))
+        .await
+        .map_err(|_| EngineError::ReadTimeout)?
+        .map_err(h2_err)?;
+    let warmed = Instant::now();
+
+    gate.lock()
+        .map_err(|_| EngineError::Io("gate lock poisoned".into()))?
+        .holding = true;
+    for (_, send, last) in &mut streams {
+        send.send_data(last.clone(), true).map_err(h2_err)?;
+    }
+    // Let the connection task move every final frame into the gate (bounded wait).
+    let wait_until = Instant::now() + config.read_timeout;
+    loop {
+        let ready = {
+            let c = count
+                .lock()
+                .map_err(|_| EngineError::Io("frame count lock poisoned".into()))?;
+            c.end_streams >= streams.len()
+        };
+        if ready {
+            break;
+        }
+        if Instant::now() > wait_until {
+            return Err(EngineError::H2("final frames were never queued".into()));
+        }
+        tokio::task::yield_now().await;
+    }
+    // The release: everything held goes out in one write; frames queued meanwhile follow.
+    let mut released = None;
+    loop {
+        let chunk = {
+            let mut g = gate
+                .lock()
+                .map_err(|_| EngineError::Io("gate lock poisoned".into()))?;
+            if g.held.is_empty() {
+                g.holding = false;
+                break;
+            }
+            std::mem::take(&mut g.held)
+        };
+        let mut at = 0;
+        while at < chunk.len() {
+            stream
+                .writable()
+                .await
+                .map_err(|e| EngineError::Io(e.to_string()))?;
+            match stream.try_write(&chunk[at..]) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(EngineError::Io(e.to_string())),
+            }
+            released.get_or_insert_with(Instant::now);
+        }
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = readers.join_next().await {
+        if let Ok(r) = joined {
+            results.push(r);
+        }
+    }
+    drop(streams);
+    drop(sender);
+    driver.abort();
+    let mut out = Vec::new();
+    for (i, request) in requests {
+        let exchange = match results.iter().find(|r| r.0 == *i) {
+            Some((_, first_byte, result, ended)) => Exchange {
+                request: request.clone(),
+                started,
+                released,
+                first_byte: *first_byte,
+                ended: Some(*ended),
+                result: result.clone(),
+            },
+            None => Exchange::failed(
+                request.clone(),
+                started,
+                EngineError::Io("reader task failed".into()),
+            ),
+        };
+        out.push((*i, exchange));
+    }
+    Ok((out, Some(warmed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_end_stream_frames_across_writes() {
+        let mut bytes = vec![b'P'; 24];
+        // DATA len 1 END_STREAM stream 1; WINDOW_UPDATE; DATA len 0 END_STREAM stream 3.
+        bytes.extend_from_slice(&[0, 0, 1, 0, 1, 0, 0, 0, 1, b'x']);
+        bytes.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 1, 0, 0, 0, 3]);
+        for step in [1, 5, 100] {
+            let mut count = FrameCount::new();
+            for chunk in bytes.chunks(step) {
+                count.observe(chunk);
+            }
+            assert_eq!(count.end_streams, 2);
+        }
+    }
+}
