@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Run live authorization experiments against an API you own: auth matrix,
+    /// cross-identity object access, revoked keys, and synchronized races.
+    Probe(tocsin_probe::cli::ProbeArgs),
+    /// Release N copies of one request together (last-byte sync on HTTP/1.1,
+    /// single-packet on HTTP/2) and print the outcome groups and the release spread.
+    Race(tocsin_probe::cli::RaceArgs),
     /// Print the man page (roff) generated from the command-line definition.
     Man {
         /// A subcommand's page instead of the main one, e.g. `check`.

@@ -11,6 +11,7 @@ mod config;
 mod discovery;
 mod gitlab;
 mod output;
+mod probe;
 mod routes;
 mod rules_cmd;
 mod rules_doc;
@@ -90,6 +91,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Routes(args) => routes::run(&args),
         Command::Rules(args) => rules_cmd::list(&args),
         Command::Rule { code } => rules_cmd::show(&code),
+        Command::Probe(args) => probe::run(&args),
+        Command::Race(args) => probe::race(&args),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
     }
