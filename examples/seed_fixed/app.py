@@ -51,8 +51,16 @@ TOKEN_TTL_SECONDS = min(int(os.environ.get("TOCSIN_DEMO_TOKEN_TTL", "300")), 300
 # from resurrecting a key revoked concurrently.
 _keys_lock = threading.Lock()
 api_keys: dict[str, dict] = {
-    USER_KEY: {"key_id": "demo-user", "user_ids": {1}},
+    USER_KEY: {"key_id": "user", "user_ids": {1}},
 }
+
+
+def _key_by_id(key_id: str) -> str | None:
+    """Admin routes name keys by id, so keys never appear in URLs or access logs."""
+    for key, grant in api_keys.items():
+        if hmac.compare_digest(grant["key_id"], key_id):
+            return key
+    return None
 
 users: dict[int, dict] = {
     1: {"user_id": 1, "name": "Ada", "email": "ada@example.test", "plan": "free"},
@@ -127,27 +135,29 @@ def _require_admin() -> None:
         abort(401)
 
 
-@app.post("/admin/keys/<key>/revoke")
-def revoke_key(key: str):
+@app.post("/admin/keys/<key_id>/revoke")
+def revoke_key(key_id: str):
     _require_admin()
     with _keys_lock:
-        revoked = api_keys.pop(key, None)
+        key = _key_by_id(key_id)
+        revoked = api_keys.pop(key, None) if key is not None else None
     if revoked is None:
         return jsonify({"error": "no such key"}), 404
     # Outstanding tokens expire within TOKEN_TTL_SECONDS; no new ones are issued.
     return jsonify({"revoked": True, "outstanding_tokens_expire_within": TOKEN_TTL_SECONDS})
 
 
-@app.post("/admin/keys/<key>/scopes")
-def set_scopes(key: str):
+@app.post("/admin/keys/<key_id>/scopes")
+def set_scopes(key_id: str):
     _require_admin()
     body = request.get_json(silent=True) or {}
     user_ids = body.get("user_ids")
     if not isinstance(user_ids, list) or not all(isinstance(u, int) for u in user_ids):
         return jsonify({"error": "body must be {\"user_ids\": [int, ...]}"}), 400
     with _keys_lock:
-        grant = api_keys.get(key)
-        if grant is None:
+        key = _key_by_id(key_id)
+        grant = api_keys.get(key) if key is not None else None
+        if key is None or grant is None:
             return jsonify({"error": "no such key"}), 404
         api_keys[key] = {"key_id": grant["key_id"], "user_ids": set(user_ids)}
     return jsonify({"key_scopes": sorted(user_ids), "applies_to": "tokens issued from now on"})

@@ -49,6 +49,9 @@ key_permissions: dict[str, set[int]] = {
     USER_KEY: {1},
 }
 
+# Admin routes name keys by id, so keys never appear in URLs (or access logs).
+key_ids: dict[str, str] = {"user": USER_KEY}
+
 users: dict[int, dict] = {
     1: {"user_id": 1, "name": "Ada", "email": "ada@example.test", "plan": "free"},
     2: {"user_id": 2, "name": "Grace", "email": "grace@example.test", "plan": "pro"},
@@ -89,17 +92,17 @@ def _require_admin() -> None:
         abort(401)
 
 
-@app.post("/admin/keys/<key>/revoke")
-def revoke_key(key: str):
+@app.post("/admin/keys/<key_id>/revoke")
+def revoke_key(key_id: str):
     _require_admin()
-    removed = key_permissions.pop(key, None)
+    removed = key_permissions.pop(key_ids.get(key_id, ""), None)
     if removed is None:
         return jsonify({"error": "no such key"}), 404
     return jsonify({"revoked": True, "revoked_at": time.time()})
 
 
-@app.post("/admin/keys/<key>/scopes")
-def set_scopes(key: str):
+@app.post("/admin/keys/<key_id>/scopes")
+def set_scopes(key_id: str):
     _require_admin()
     body = request.get_json(silent=True) or {}
     user_ids = body.get("user_ids")
@@ -107,6 +110,9 @@ def set_scopes(key: str):
         return jsonify({"error": "body must be {\"user_ids\": [int, ...]}"}), 400
     # Rebinding the value is atomic, but it does not help requests that have
     # already passed the check in get_profile.
+    key = key_ids.get(key_id)
+    if key is None:
+        return jsonify({"error": "no such key"}), 404
     key_permissions[key] = set(user_ids)
     return jsonify({"key_scopes": sorted(user_ids), "changed_at": time.time()})
 

@@ -44,7 +44,7 @@ def main() -> int:
     t = threading.Thread(target=victim)
     t.start()
     time.sleep(DELAY / 2)  # land the revoke inside the gap
-    status, body = call("POST", f"/admin/keys/{USER_KEY}/revoke", {"X-Admin-Key": ADMIN_KEY})
+    status, body = call("POST", "/admin/keys/user/revoke", {"X-Admin-Key": ADMIN_KEY})
     revoked_done = time.time()
     t.join()
     after_status, _ = call("GET", "/users/1/profile", {"X-API-Key": USER_KEY})

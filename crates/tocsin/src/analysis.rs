@@ -54,3 +54,33 @@ pub fn load(input: &InputArgs) -> Result<Loaded> {
         config,
     })
 }
+
+/// Rule settings from the configuration: placeholders, token lifetime, public
+/// routes, and which files are tests.
+pub fn settings(loaded: &Loaded) -> Result<tocsin_rules::Settings> {
+    let config = &loaded.config;
+    let test_globs: Vec<String> = config.test_paths.clone().unwrap_or_else(|| {
+        config::DEFAULT_TEST_PATHS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
+    let test_set = discovery::build_globset(&test_globs)?;
+    let mut settings = tocsin_rules::Settings::default();
+    if let Some(placeholders) = &config.placeholders {
+        settings.placeholders = placeholders.clone();
+    }
+    settings.public_routes = config.public_routes.clone();
+    if let Some(max) = config.max_token_lifetime {
+        settings.max_token_lifetime_seconds = max;
+    }
+    settings.test_files = loaded
+        .project
+        .files()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| test_set.is_match(&f.path))
+        .map(|(i, _)| i)
+        .collect();
+    Ok(settings)
+}

@@ -40,6 +40,10 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Static candidates confirmed or refuted against the running app: `--run "CMD"`
+    /// starts it on a free loopback port (and always stops it), `--url` uses one that
+    /// is already running.
+    Scan(crate::scan::ScanArgs),
     /// Run live authorization experiments against an API you own: auth matrix,
     /// cross-identity object access, revoked keys, and synchronized races.
     Probe(tocsin_probe::cli::ProbeArgs),

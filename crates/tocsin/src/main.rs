@@ -3,6 +3,7 @@
 //! (findings and their rendering).
 
 mod analysis;
+mod app_process;
 mod args;
 mod baseline;
 mod check;
@@ -15,6 +16,7 @@ mod probe;
 mod routes;
 mod rules_cmd;
 mod rules_doc;
+mod scan;
 mod suppress;
 
 use std::io::{self, Write};
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Rules(args) => rules_cmd::list(&args),
         Command::Rule { code } => rules_cmd::show(&code),
         Command::Probe(args) => probe::run(&args),
+        Command::Scan(args) => scan::run(&args),
         Command::Race(args) => probe::race(&args),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),

@@ -32,7 +32,7 @@ fn seed_scenario_is_toc001_and_the_fixed_twin_is_silent() {
     assert!(
         related
             .iter()
-            .any(|m| m.contains("POST /admin/keys/<key>/revoke")),
+            .any(|m| m.contains("POST /admin/keys/<key_id>/revoke")),
         "{related:?}"
     );
     let fixed = tocsin(&["check", "--isolated", "examples/seed_fixed"]);
