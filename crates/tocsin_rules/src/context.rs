@@ -54,6 +54,9 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// Resources that belong to someone (computed once, on first use).
     pub owned: std::sync::OnceLock<FxHashSet<String>>,
+    /// Whether any scanned file uses Flask: the request-flow rules have nothing to
+    /// say about a tree without it (computed once, on first use).
+    flask: std::sync::OnceLock<bool>,
 }
 
 impl<'a> Context<'a> {
@@ -69,7 +72,19 @@ impl<'a> Context<'a> {
             model,
             settings,
             owned: std::sync::OnceLock::new(),
+            flask: std::sync::OnceLock::new(),
         }
+    }
+
+    pub fn is_flask_project(&self) -> bool {
+        *self.flask.get_or_init(|| {
+            !self.model.routes.is_empty()
+                || self
+                    .project
+                    .files()
+                    .iter()
+                    .any(|f| f.text.contains("import flask") || f.text.contains("from flask"))
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use tocsin_python::project::ModuleId;
 
 use crate::rules;
+use crate::syntax::{walk, Many, SyntaxRule};
 use crate::Context;
 
 /// A rule checks one module at a time (and may consult the whole model through the
@@ -13,60 +14,79 @@ use crate::Context;
 pub struct RuleEntry {
     pub meta: &'static RuleMeta,
     pub check: fn(&Context<'_>, ModuleId, &mut Vec<Finding>),
+    /// Rules that visit syntax also offer themselves as a visitor, so that one walk
+    /// of each tree serves all of them.
+    pub syntax: Option<MakeSyntaxRule>,
 }
+
+pub type MakeSyntaxRule =
+    for<'c, 'a> fn(&'c Context<'a>, ModuleId) -> Option<Box<dyn SyntaxRule<'a> + 'c>>;
 
 pub static RULES: &[RuleEntry] = &[
     RuleEntry {
         meta: &rules::key001::META,
         check: rules::key001::check,
+        syntax: Some(rules::key001::syntax_rule),
     },
     RuleEntry {
         meta: &rules::key002::META,
         check: rules::key002::check,
+        syntax: Some(rules::key002::syntax_rule),
     },
     RuleEntry {
         meta: &rules::key003::META,
         check: rules::key003::check,
+        syntax: Some(rules::key003::syntax_rule),
     },
     RuleEntry {
         meta: &rules::jwt001::META,
         check: rules::jwt001::check,
+        syntax: Some(rules::jwt001::syntax_rule),
     },
     RuleEntry {
         meta: &rules::jwt002::META,
         check: rules::jwt002::check,
+        syntax: Some(rules::jwt002::syntax_rule),
     },
     RuleEntry {
         meta: &rules::toc001::META,
         check: rules::toc001::check,
+        syntax: None,
     },
     RuleEntry {
         meta: &rules::toc002::META,
         check: rules::toc002::check,
+        syntax: None,
     },
     RuleEntry {
         meta: &rules::toc003::META,
         check: rules::toc003::check,
+        syntax: None,
     },
     RuleEntry {
         meta: &rules::toc004::META,
         check: rules::toc004::check,
+        syntax: None,
     },
     RuleEntry {
         meta: &rules::toc005::META,
         check: rules::toc005::check,
+        syntax: None,
     },
     RuleEntry {
         meta: &rules::toc006::META,
         check: rules::toc006::check,
+        syntax: None,
     },
     RuleEntry {
         meta: &rules::bola001::META,
         check: rules::bola001::check,
+        syntax: None,
     },
     RuleEntry {
         meta: &rules::bola002::META,
         check: rules::bola002::check,
+        syntax: None,
     },
 ];
 
@@ -96,8 +116,19 @@ pub fn check_all(ctx: &Context<'_>, enabled: &(dyn Fn(&str) -> bool + Sync)) -> 
         .par_iter()
         .flat_map_iter(|&module| {
             let mut out = Vec::new();
+            let mut visitors = Vec::new();
             for rule in &rules {
-                (rule.check)(ctx, module, &mut out);
+                match rule.syntax {
+                    Some(make) => visitors.extend(make(ctx, module)),
+                    None => (rule.check)(ctx, module, &mut out),
+                }
+            }
+            if !visitors.is_empty() {
+                if let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() {
+                    let mut many = Many(visitors);
+                    walk(ast, module, &mut many);
+                    out.extend(many.take_findings());
+                }
             }
             out
         })

@@ -11,7 +11,7 @@ use crate::syntax::Scope;
 /// The qualified name of an expression, unless a local binding shadows its root.
 pub fn qualified(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr) -> Option<String> {
     if let Some(root) = tocsin_python::facts::root_name(expr) {
-        if scope.in_function && scope.locals.contains_key(root) {
+        if scope.in_function && scope.locals().contains_key(root) {
             return None;
         }
     }
@@ -58,7 +58,7 @@ pub fn credential_read(
 
 /// Does `expr` hold a secret? Names are judged by [`is_secret_name`]; a local name is
 /// also judged by the value it was assigned in the same function.
-pub fn is_secret_expr(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: usize) -> bool {
+pub fn is_secret_expr<'a>(index: &Index<'a>, scope: &Scope<'a>, expr: &Expr, depth: usize) -> bool {
     if depth > 8 {
         return false;
     }
@@ -128,11 +128,11 @@ pub fn is_secret_expr(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: 
 
 /// How strongly an expression holds a key or token (passwords excluded: comparing
 /// them is a different flaw). Request credentials and HMAC digests are strong.
-pub fn secrecy_of(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr) -> Secrecy {
+pub fn secrecy_of<'a>(index: &Index<'a>, scope: &Scope<'a>, expr: &Expr) -> Secrecy {
     secrecy_depth(index, scope, expr, 0)
 }
 
-fn secrecy_depth(index: &Index<'_>, scope: &Scope<'_>, expr: &Expr, depth: usize) -> Secrecy {
+fn secrecy_depth<'a>(index: &Index<'a>, scope: &Scope<'a>, expr: &Expr, depth: usize) -> Secrecy {
     if depth > 8 || !is_secret_expr(index, scope, expr, 0) {
         return Secrecy::None;
     }

@@ -5,6 +5,8 @@
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{Expr, ModModule, Stmt};
+use std::cell::OnceCell;
+
 use rustc_hash::FxHashMap;
 use tocsin_python::project::ModuleId;
 
@@ -12,27 +14,75 @@ const MAX_DEPTH: usize = 400;
 
 pub struct Scope<'a> {
     pub module: ModuleId,
-    /// Last value assigned to each local name in the enclosing function (or module).
-    pub locals: FxHashMap<&'a str, &'a Expr>,
-    /// `name["field"] = ...` writes in the enclosing function, as `(name, field)`.
-    pub item_writes: Vec<(&'a str, &'a str)>,
     pub in_function: bool,
+    /// The enclosing function's (or module's) statements.
+    body: &'a [Stmt],
+    /// Its assignments, collected on first use: most functions never need them.
+    locals: OnceCell<Locals<'a>>,
 }
 
 impl<'a> Scope<'a> {
+    fn new(module: ModuleId, body: &'a [Stmt], in_function: bool) -> Self {
+        Scope {
+            module,
+            in_function,
+            body,
+            locals: OnceCell::new(),
+        }
+    }
+
+    fn collected(&self) -> &Locals<'a> {
+        self.locals.get_or_init(|| {
+            let mut locals: Locals<'a> = Default::default();
+            collect_assigns(self.body, &mut locals, 0);
+            locals
+        })
+    }
+
+    /// Last value assigned to each local name in the enclosing function (or module).
+    pub fn locals(&self) -> &FxHashMap<&'a str, &'a Expr> {
+        &self.collected().0
+    }
+
+    /// `name["field"] = ...` writes in the enclosing function, as `(name, field)`.
+    pub fn item_writes(&self) -> &[(&'a str, &'a str)] {
+        &self.collected().1
+    }
+
     pub fn value_of(&self, name: &str) -> Option<&'a Expr> {
-        self.locals.get(name).copied()
+        self.locals().get(name).copied()
     }
 }
 
 pub trait SyntaxRule<'a> {
     fn expr(&mut self, _expr: &'a Expr, _scope: &Scope<'a>) {}
     fn stmt(&mut self, _stmt: &'a Stmt, _scope: &Scope<'a>) {}
+    /// The findings made so far (the walk is over when this is called).
+    fn take_findings(&mut self) -> Vec<tocsin_diagnostics::Finding>;
+}
+
+/// Several rules as one visitor: one traversal of the tree feeds them all.
+pub struct Many<'r, 'a>(pub Vec<Box<dyn SyntaxRule<'a> + 'r>>);
+
+impl<'a> SyntaxRule<'a> for Many<'_, 'a> {
+    fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
+        for rule in &mut self.0 {
+            rule.expr(expr, scope);
+        }
+    }
+    fn stmt(&mut self, stmt: &'a Stmt, scope: &Scope<'a>) {
+        for rule in &mut self.0 {
+            rule.stmt(stmt, scope);
+        }
+    }
+    fn take_findings(&mut self) -> Vec<tocsin_diagnostics::Finding> {
+        self.0.iter_mut().flat_map(|r| r.take_findings()).collect()
+    }
 }
 
 type Locals<'a> = (FxHashMap<&'a str, &'a Expr>, Vec<(&'a str, &'a str)>);
 
-struct Walk<'r, 'a, R> {
+struct Walk<'r, 'a, R: ?Sized> {
     rule: &'r mut R,
     scopes: Vec<Scope<'a>>,
     depth: usize,
@@ -98,7 +148,7 @@ fn collect_assigns<'a>(body: &'a [Stmt], out: &mut Locals<'a>, depth: usize) {
     }
 }
 
-impl<'a, R: SyntaxRule<'a>> Visitor<'a> for Walk<'_, 'a, R> {
+impl<'a, R: SyntaxRule<'a> + ?Sized> Visitor<'a> for Walk<'_, 'a, R> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         if self.depth > MAX_DEPTH {
             return;
@@ -109,17 +159,10 @@ impl<'a, R: SyntaxRule<'a>> Visitor<'a> for Walk<'_, 'a, R> {
         }
         if let Stmt::FunctionDef(function) = stmt {
             let module = self.scopes.last().map_or(0, |s| s.module);
-            let mut locals: Locals<'a> = Default::default();
-            collect_assigns(&function.body, &mut locals, 0);
             for decorator in &function.decorator_list {
                 self.visit_expr(&decorator.expression);
             }
-            self.scopes.push(Scope {
-                module,
-                locals: locals.0,
-                item_writes: locals.1,
-                in_function: true,
-            });
+            self.scopes.push(Scope::new(module, &function.body, true));
             self.visit_body(&function.body);
             self.scopes.pop();
         } else {
@@ -141,17 +184,10 @@ impl<'a, R: SyntaxRule<'a>> Visitor<'a> for Walk<'_, 'a, R> {
     }
 }
 
-pub fn walk<'a, R: SyntaxRule<'a>>(ast: &'a ModModule, module: ModuleId, rule: &mut R) {
-    let mut locals: Locals<'a> = Default::default();
-    collect_assigns(&ast.body, &mut locals, 0);
+pub fn walk<'a, R: SyntaxRule<'a> + ?Sized>(ast: &'a ModModule, module: ModuleId, rule: &mut R) {
     let mut walk = Walk {
         rule,
-        scopes: vec![Scope {
-            module,
-            locals: locals.0,
-            item_writes: locals.1,
-            in_function: false,
-        }],
+        scopes: vec![Scope::new(module, &ast.body, false)],
         depth: 0,
     };
     walk.visit_body(&ast.body);

@@ -46,18 +46,27 @@ user_id = claims["sub"]
 const FIX: &str = "Verify the signature: jwt.decode(token, key, algorithms=[\"HS256\"]) with the algorithm the issuer uses.";
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let info = ctx.project.module(module);
-    {
-        let Some(ast) = ctx.project.file(info.file).module() else {
-            return;
-        };
-        let mut rule = Jwt001 {
-            ctx,
-            out: Vec::new(),
-        };
-        walk(ast, module, &mut rule);
-        out.extend(rule.out);
+    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
+        return;
+    };
+    if let Some(mut rule) = syntax_rule(ctx, module) {
+        walk(ast, module, &mut *rule);
+        out.extend(rule.take_findings());
     }
+}
+
+/// This rule as one visitor of the shared syntax walk.
+pub fn syntax_rule<'c, 'a>(
+    ctx: &'c Context<'a>,
+    module: ModuleId,
+) -> Option<Box<dyn SyntaxRule<'a> + 'c>> {
+    let info = ctx.project.module(module);
+    let _ = info;
+
+    Some(Box::new(Jwt001 {
+        ctx,
+        out: Vec::new(),
+    }))
 }
 
 struct Jwt001<'c, 'a> {
@@ -123,6 +132,10 @@ impl<'a> Jwt001<'_, 'a> {
 }
 
 impl<'a> SyntaxRule<'a> for Jwt001<'_, 'a> {
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.out)
+    }
+
     fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
         match expr {
             Expr::Call(call) => {

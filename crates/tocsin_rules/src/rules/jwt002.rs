@@ -52,18 +52,27 @@ token = jwt.encode(
 const FIX: &str = "Give every token an `exp` a few minutes ahead and verify it on decode.";
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let info = ctx.project.module(module);
-    {
-        let Some(ast) = ctx.project.file(info.file).module() else {
-            return;
-        };
-        let mut rule = Jwt002 {
-            ctx,
-            out: Vec::new(),
-        };
-        walk(ast, module, &mut rule);
-        out.extend(rule.out);
+    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
+        return;
+    };
+    if let Some(mut rule) = syntax_rule(ctx, module) {
+        walk(ast, module, &mut *rule);
+        out.extend(rule.take_findings());
     }
+}
+
+/// This rule as one visitor of the shared syntax walk.
+pub fn syntax_rule<'c, 'a>(
+    ctx: &'c Context<'a>,
+    module: ModuleId,
+) -> Option<Box<dyn SyntaxRule<'a> + 'c>> {
+    let info = ctx.project.module(module);
+    let _ = info;
+
+    Some(Box::new(Jwt002 {
+        ctx,
+        out: Vec::new(),
+    }))
 }
 
 struct Jwt002<'c, 'a> {
@@ -209,6 +218,10 @@ impl<'a> Jwt002<'_, 'a> {
 }
 
 impl<'a> SyntaxRule<'a> for Jwt002<'_, 'a> {
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.out)
+    }
+
     fn expr(&mut self, expr: &'a Expr, scope: &Scope<'a>) {
         let Expr::Call(call) = expr else { return };
         match last_name(&call.func) {
@@ -336,7 +349,7 @@ impl<'a> Jwt002<'_, 'a> {
     /// `payload["exp"] = ...` somewhere in the same function.
     fn payload_gets_exp_later(&self, scope: &Scope<'a>, name: &str) -> bool {
         scope
-            .item_writes
+            .item_writes()
             .iter()
             .any(|(n, field)| *n == name && *field == "exp")
     }

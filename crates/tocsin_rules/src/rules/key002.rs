@@ -43,22 +43,31 @@ api_key = request.headers.get("X-API-Key")
 };
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let info = ctx.project.module(module);
-    {
-        let Some(ast) = ctx.project.file(info.file).module() else {
-            return;
-        };
-        let mut rule = Key002 {
-            ctx,
-            out: Vec::new(),
-            credential_uses: Vec::new(),
-            credential_ranges: Vec::new(),
-            function: None,
-            collected: false,
-        };
-        walk(ast, module, &mut rule);
-        out.extend(rule.out);
+    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
+        return;
+    };
+    if let Some(mut rule) = syntax_rule(ctx, module) {
+        walk(ast, module, &mut *rule);
+        out.extend(rule.take_findings());
     }
+}
+
+/// This rule as one visitor of the shared syntax walk.
+pub fn syntax_rule<'c, 'a>(
+    ctx: &'c Context<'a>,
+    module: ModuleId,
+) -> Option<Box<dyn SyntaxRule<'a> + 'c>> {
+    let info = ctx.project.module(module);
+    let _ = info;
+
+    Some(Box::new(Key002 {
+        ctx,
+        out: Vec::new(),
+        credential_uses: Vec::new(),
+        credential_ranges: Vec::new(),
+        function: None,
+        collected: false,
+    }))
 }
 
 struct Key002<'c, 'a> {
@@ -136,6 +145,10 @@ impl<'a> Visitor<'a> for CredentialUses<'a> {
 }
 
 impl<'a> SyntaxRule<'a> for Key002<'_, 'a> {
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.out)
+    }
+
     fn stmt(&mut self, stmt: &'a Stmt, _scope: &Scope<'a>) {
         // Remember the function; its credential uses are collected only if a weakly
         // named query read turns up in it.
@@ -174,7 +187,7 @@ impl<'a> SyntaxRule<'a> for Key002<'_, 'a> {
                 }
             }
             let bound: Vec<&str> = scope
-                .locals
+                .locals()
                 .iter()
                 .filter(|(_, value)| std::ptr::eq(**value, expr))
                 .map(|(name, _)| *name)

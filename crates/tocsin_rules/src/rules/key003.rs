@@ -2,7 +2,7 @@
 
 use ruff_python_ast::{Expr, Stmt};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
-use tocsin_python::facts::{dotted, last_name, string_literal};
+use tocsin_python::facts::{last_name, string_literal};
 
 use crate::names::{
     is_identifier_like, is_key_container_name, is_password_name, is_reference_literal,
@@ -52,20 +52,28 @@ API_KEYS = load_keys_from_vault()
 const FIX: &str = "Load the secret from the environment or a secrets manager at start-up, with no literal fallback.";
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let info = ctx.project.module(module);
-    {
-        let Some(ast) = ctx.project.file(info.file).module() else {
-            return;
-        };
-        let is_test = ctx.settings.test_files.contains(&info.file);
-        let mut rule = Key003 {
-            ctx,
-            is_test,
-            out: Vec::new(),
-        };
-        walk(ast, module, &mut rule);
-        out.extend(rule.out);
+    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
+        return;
+    };
+    if let Some(mut rule) = syntax_rule(ctx, module) {
+        walk(ast, module, &mut *rule);
+        out.extend(rule.take_findings());
     }
+}
+
+/// This rule as one visitor of the shared syntax walk.
+pub fn syntax_rule<'c, 'a>(
+    ctx: &'c Context<'a>,
+    module: ModuleId,
+) -> Option<Box<dyn SyntaxRule<'a> + 'c>> {
+    let info = ctx.project.module(module);
+    let _ = info;
+    let is_test = ctx.settings.test_files.contains(&info.file);
+    Some(Box::new(Key003 {
+        ctx,
+        is_test,
+        out: Vec::new(),
+    }))
 }
 
 struct Key003<'c, 'a> {
@@ -139,6 +147,10 @@ impl<'a> Key003<'_, 'a> {
     }
 
     fn check_value(&mut self, scope: &Scope<'a>, name: &str, value: &'a Expr) {
+        // Cheap reject first: this runs for every assignment, keyword and dict key.
+        if !is_secret_name(name, false) {
+            return;
+        }
         if self.is_test && self.is_placeholder(name) {
             return;
         }
@@ -207,6 +219,10 @@ impl<'a> Key003<'_, 'a> {
 }
 
 impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
+    fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.out)
+    }
+
     fn stmt(&mut self, stmt: &'a Stmt, scope: &Scope<'a>) {
         let (targets, value): (Vec<&'a Expr>, &'a Expr) = match stmt {
             Stmt::Assign(a) => (a.targets.iter().collect(), &a.value),
@@ -311,8 +327,7 @@ impl<'a> SyntaxRule<'a> for Key003<'_, 'a> {
                     return;
                 }
                 // app.config.update(SECRET_KEY="..."), dict(API_KEY="..."), Settings(api_key="...")
-                let is_update =
-                    dotted(&call.func).is_some_and(|d| d.ends_with(".update") || d == "dict");
+                let is_update = matches!(last_name(&call.func), Some("update" | "dict"));
                 for keyword in call.arguments.keywords.iter() {
                     let Some(arg) = &keyword.arg else { continue };
                     if is_update || is_secret_name(arg.as_str(), false) {

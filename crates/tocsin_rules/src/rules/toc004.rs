@@ -115,6 +115,9 @@ fn evicted(ctx: &Context<'_>, name: &str) -> bool {
 }
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
+    if !ctx.is_flask_project() {
+        return;
+    }
     let mut analyzer = Analyzer::new(ctx.index);
     let functions: Vec<(&StmtFunctionDef, Option<&ruff_python_ast::StmtClassDef>)> = ctx
         .index

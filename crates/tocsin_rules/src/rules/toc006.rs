@@ -4,6 +4,7 @@ use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
+use tocsin_python::facts::last_name;
 use tocsin_python::project::ModuleId;
 
 use crate::Context;
@@ -83,6 +84,9 @@ const PATH_USES: &[&str] = &[
 ];
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
+    if !ctx.is_flask_project() {
+        return;
+    }
     let info = ctx.project.module(module);
     if ctx.settings.test_files.contains(&info.file) {
         return;
@@ -187,7 +191,18 @@ impl<'a> Visitor<'a> for Finder<'_, 'a> {
             return;
         }
         self.depth += 1;
-        if let (Expr::Call(call), Some(&current)) = (expr, self.stack.last()) {
+        let relevant = match expr {
+            Expr::Call(call) => last_name(&call.func).is_some_and(|name| {
+                CHECKS
+                    .iter()
+                    .chain(USES.iter())
+                    .any(|q| q.rsplit('.').next() == Some(name))
+                    || PATH_CHECKS.contains(&name)
+                    || PATH_USES.contains(&name)
+            }),
+            _ => false,
+        };
+        if let (true, Expr::Call(call), Some(&current)) = (relevant, expr, self.stack.last()) {
             let qualified = self.ctx.index.qualified(self.module, &call.func);
             let first = call.arguments.args.first().map(|a| self.slice(a));
             let (mut check, mut usage) = (None, None);
