@@ -269,3 +269,45 @@ fn a_scan_timeout_stops_the_app() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("did not finish within"));
     assert!(!alive(&pid_file), "the app must be stopped");
 }
+
+/// A distinctive key planted in the environment never reaches any output format,
+/// the report files, or standard error.
+#[test]
+fn planted_keys_never_reach_any_output() {
+    let py = require_python!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = format!("{} examples/seed_toctou/app.py", py.display());
+    let mut everything = String::new();
+    for format in ["text", "json", "sarif", "html"] {
+        let report = dir.path().join(format!("report.{format}"));
+        let report_arg = report.to_string_lossy().into_owned();
+        let output = scan(
+            &[
+                "examples/seed_toctou",
+                "--run",
+                &run,
+                "--plan",
+                "examples/seed_toctou/plan.toml",
+                "--ready-path",
+                "/users/1/profile",
+                "--format",
+                format,
+                "--output",
+                &report_arg,
+            ],
+            &[],
+        );
+        everything.push_str(&String::from_utf8_lossy(&output.stdout));
+        everything.push_str(&String::from_utf8_lossy(&output.stderr));
+        everything.push_str(&std::fs::read_to_string(&report).expect("report written"));
+    }
+    assert!(everything.contains("TOC001"), "the runs produced reports");
+    for secret in [
+        "scan-test-user-key-5f3a9c2e",
+        "scan-test-admin-key-8b1d7e40",
+        "5f3a9c2e",
+        "8b1d7e40",
+    ] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}
