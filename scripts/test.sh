@@ -8,6 +8,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 py="$(scripts/setup-python.sh)"
+
+# Headless Chromium renders the HTML report in a test (Debian's package; as root in
+# CI). Without it that test says SKIPPED.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "test.sh: chromium could not be installed; the HTML report test will be skipped" >&2
+fi
 export TOCSIN_TEST_PYTHON="$py"
 
 if cargo nextest --version >/dev/null 2>&1; then
