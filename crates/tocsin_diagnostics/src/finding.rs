@@ -172,6 +172,9 @@ pub struct Finding {
     /// the flagged code), for baselines and SARIF `partialFingerprints`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// A mechanical fix, when the rule knows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit: Option<Fix>,
     /// For static findings about a route: its methods (comma-separated) and URL
     /// rule, so a live experiment can target it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,8 +198,14 @@ impl Finding {
             status: None,
             evidence: Vec::new(),
             fingerprint: None,
+            edit: None,
             route: None,
         }
+    }
+
+    pub fn with_edit(mut self, fix: Fix) -> Self {
+        self.edit = Some(fix);
+        self
     }
 
     pub fn with_route(mut self, methods: &[String], rule: &str) -> Self {
@@ -248,4 +257,31 @@ pub struct InputError {
     pub code: String,
     pub location: Location,
     pub message: String,
+}
+
+/// Whether a fix can be applied without review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applicability {
+    /// Keeps the program's behaviour for every input it handled correctly.
+    Safe,
+    /// Likely right, but may change behaviour (applied only with `--unsafe-fixes`).
+    Unsafe,
+}
+
+/// A replacement of a byte range of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    pub path: PathBuf,
+    pub start: usize,
+    pub end: usize,
+    pub replacement: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fix {
+    pub applicability: Applicability,
+    /// What the fix does, in a few words.
+    pub title: String,
+    pub edits: Vec<Edit>,
 }

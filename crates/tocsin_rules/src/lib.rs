@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod context;
+pub mod fixes;
 pub mod names;
 pub mod registry;
 pub mod rules;

@@ -1,7 +1,9 @@
 //! JWT001: a token decoded without verifying its signature.
 
 use ruff_python_ast::{self as ast, Expr};
-use tocsin_diagnostics::{Finding, RuleMeta, Severity};
+use tocsin_diagnostics::{Applicability, Finding, Fix, RuleMeta, Severity};
+
+use crate::fixes;
 use tocsin_python::facts::{last_name, string_literal};
 
 use crate::secret::qualified;
@@ -124,6 +126,48 @@ impl<'a> Jwt001<'_, 'a> {
         }
     }
 
+    /// Adds `algorithms=[ALG]` with the algorithm the project's `jwt.encode` calls use.
+    /// Safe when they agree on one; otherwise HS256 (PyJWT's default), unsafe.
+    fn pin_algorithms_fix(&self, scope: &Scope<'a>, call: &ast::ExprCall) -> Option<Fix> {
+        let mut used: Vec<String> = Vec::new();
+        for file in self.ctx.project.files() {
+            for (at, _) in file.text.match_indices("algorithm=") {
+                let rest = &file.text[at + "algorithm=".len()..];
+                let quote = rest.chars().next()?;
+                if quote != '"' && quote != '\'' {
+                    continue;
+                }
+                if let Some(end) = rest[1..].find(quote) {
+                    let alg = rest[1..1 + end].to_string();
+                    if !used.contains(&alg) {
+                        used.push(alg);
+                    }
+                }
+            }
+        }
+        let (algorithm, applicability) = match used.as_slice() {
+            [one] if !one.eq_ignore_ascii_case("none") => (one.clone(), Applicability::Safe),
+            _ => ("HS256".to_string(), Applicability::Unsafe),
+        };
+        let args_end = usize::from(ruff_text_size::Ranged::range(&call.arguments).end());
+        let close = args_end.checked_sub(1)?;
+        let file = self.ctx.project.file(self.ctx.project.module(scope.module).file);
+        let before = file.text.get(..close)?.trim_end();
+        let separator = if before.ends_with(',') || before.ends_with('(') { "" } else { ", " };
+        let insert_at = before.len();
+        Some(Fix {
+            applicability,
+            title: format!("Pin algorithms=[\"{algorithm}\"]"),
+            edits: vec![fixes::edit(
+                self.ctx,
+                scope.module,
+                insert_at,
+                insert_at,
+                format!("{separator}algorithms=[\"{algorithm}\"]"),
+            )],
+        })
+    }
+
     fn report(&mut self, scope: &Scope<'a>, node: &Expr, message: &str) {
         let loc = self.ctx.index.loc(scope.module, node);
         self.out
@@ -169,6 +213,11 @@ impl<'a> SyntaxRule<'a> for Jwt001<'_, 'a> {
                         expr,
                         "`jwt.decode` without `algorithms=`: the token chooses how it is verified",
                     );
+                    if let Some(fix) = self.pin_algorithms_fix(scope, call) {
+                        if let Some(last) = self.out.last_mut() {
+                            last.edit = Some(fix);
+                        }
+                    }
                     return;
                 };
                 let allows_none = match algorithms {

@@ -1,7 +1,9 @@
 //! KEY001: an API key, token or signature compared in non-constant time.
 
 use ruff_python_ast::{CmpOp, Expr};
-use tocsin_diagnostics::{Finding, RuleMeta, Severity};
+use tocsin_diagnostics::{Applicability, Finding, Fix, RuleMeta, Severity};
+
+use crate::fixes::{self, import_for};
 use tocsin_python::facts::string_literal;
 
 use crate::names::Secrecy;
@@ -186,17 +188,51 @@ impl<'a> Key001<'_, 'a> {
     fn report(&mut self, scope: &Scope<'a>, expr: &Expr, what: &str) {
         let loc = self.ctx.index.loc(scope.module, expr);
         let text: String = self.ctx.text(loc).chars().take(80).collect();
-        self.out.push(
-            self.ctx
-                .finding(
-                    &META,
-                    loc,
-                    format!(
-                        "`{text}` compares a secret {what}, which leaks its value through timing"
-                    ),
-                )
-                .with_fix(FIX),
-        );
+        let mut finding = self
+            .ctx
+            .finding(
+                &META,
+                loc,
+                format!("`{text}` compares a secret {what}, which leaks its value through timing"),
+            )
+            .with_fix(FIX);
+        if let Some(fix) = self.compare_digest_fix(scope, expr) {
+            finding = finding.with_edit(fix);
+        }
+        self.out.push(finding);
+    }
+
+    /// `a == b` → `hmac.compare_digest(a, b)`, `a != b` → `not hmac.compare_digest(a, b)`,
+    /// with `import hmac` added when missing. Mismatched types (None, str against
+    /// bytes) then raise instead of comparing unequal: the request fails closed.
+    fn compare_digest_fix(&self, scope: &Scope<'a>, expr: &Expr) -> Option<Fix> {
+        let Expr::Compare(compare) = expr else { return None };
+        if compare.ops.len() != 1 {
+            return None;
+        }
+        let negate = match compare.ops[0] {
+            CmpOp::Eq => false,
+            CmpOp::NotEq => true,
+            _ => return None,
+        };
+        let left = self.ctx.text(self.ctx.index.loc(scope.module, &*compare.left)).to_string();
+        let right = self.ctx.text(self.ctx.index.loc(scope.module, &compare.comparators[0])).to_string();
+        let (callee, import) = import_for(self.ctx, scope.module, "hmac", "compare_digest");
+        let replacement = format!("{}{callee}({left}, {right})", if negate { "not " } else { "" });
+        let range = ruff_text_size::Ranged::range(expr);
+        let mut edits = vec![fixes::edit(
+            self.ctx,
+            scope.module,
+            usize::from(range.start()),
+            usize::from(range.end()),
+            replacement,
+        )];
+        edits.extend(import);
+        Some(Fix {
+            applicability: Applicability::Safe,
+            title: "Compare with hmac.compare_digest".to_string(),
+            edits,
+        })
     }
 }
 
