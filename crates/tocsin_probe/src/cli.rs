@@ -72,7 +72,7 @@ pub struct EngineArgs {
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_response_bytes: usize,
     /// Milliseconds between warming the connections and releasing the final bytes.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 20)]
     pub settle_ms: u64,
     /// Accept any TLS certificate (self-signed test deployments), like curl's -k.
     #[arg(short = 'k', long)]

@@ -284,6 +284,8 @@ fn python() -> Option<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     [
         std::env::var_os("TOCSIN_PYTHON").map(PathBuf::from),
+        // What scripts/test.sh exports.
+        std::env::var_os("TOCSIN_TEST_PYTHON").map(PathBuf::from),
         Some(workspace),
         Some(PathBuf::from("/work/main/.venv/bin/python")),
     ]

@@ -2,9 +2,9 @@
 //! gunicorn's gthread worker, vulnerable and fixed twins, on 127.0.0.1. Every vulnerable
 //! twin is found and every fixed twin is silent.
 //!
-//! Python comes from $TOCSIN_PYTHON, the workspace's .venv, or /work/main/.venv; without
-//! one that can import flask (and gunicorn, for the gunicorn runs) the test says so and
-//! passes without running.
+//! Python comes from $TOCSIN_PYTHON, $TOCSIN_TEST_PYTHON, the workspace .venv, or
+//! /work/main/.venv; without one that can import what a run needs (flask; gunicorn; h2;
+//! hypercorn) that run says SKIPPED and passes without running.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,8 @@ fn python_with(modules: &str) -> Option<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     let candidates = [
         std::env::var_os("TOCSIN_PYTHON").map(PathBuf::from),
+        // What scripts/test.sh exports.
+        std::env::var_os("TOCSIN_TEST_PYTHON").map(PathBuf::from),
         Some(workspace),
         Some(PathBuf::from("/work/main/.venv/bin/python")),
     ];

@@ -72,9 +72,8 @@ pub struct EngineConfig {
     pub max_rate: f64,
     /// Requests in one synchronized batch at most.
     pub max_batch: usize,
-    /// Pause between the last warm-up write and the release. Servers that read a
-    /// request in several steps (gunicorn's gthread worker) can stall a connection whose
-    /// final byte lands while they are still taking in its first part.
+    /// Pause between the last warm-up write and the release: lets the server read every
+    /// prefix, so at the release it has one byte left to read per request.
     pub settle: Duration,
     pub tls: TlsOptions,
 }
@@ -89,7 +88,7 @@ impl Default for EngineConfig {
             max_requests: 2000,
             max_rate: 100.0,
             max_batch: 200,
-            settle: Duration::from_millis(50),
+            settle: Duration::from_millis(20),
             tls: TlsOptions::default(),
         }
     }
@@ -577,12 +576,18 @@ async fn last_byte(
         tokio::time::sleep(config.settle).await;
     }
     // Readers wait before the release so a response is noticed as soon as it arrives.
+    // Each reader gets its connection's write half back after the release and closes
+    // the connection as soon as its response is in: servers that linger on close
+    // (gunicorn's gthread worker waits for the client's FIN in its event loop) would
+    // otherwise stall every other connection of the batch.
     let mut writers = Vec::new();
+    let mut handbacks = Vec::new();
     let mut readers = JoinSet::new();
     for (i, request, stream, last) in warm {
         let (mut read_half, write_half) = split(stream);
         let config = config.clone();
         let head = request.is_head();
+        let (handback, returned) = tokio::sync::oneshot::channel::<Writer>();
         readers.spawn(async move {
             let mut first_byte = None;
             let result = tokio::time::timeout(
@@ -591,9 +596,15 @@ async fn last_byte(
             )
             .await
             .unwrap_or(Err(EngineError::TotalTimeout));
-            (i, first_byte, result, Instant::now())
+            let ended = Instant::now();
+            if let Ok(writer) = returned.await {
+                drop(writer);
+            }
+            drop(read_half);
+            (i, first_byte, result, ended)
         });
         writers.push((i, request, write_half, last));
+        handbacks.push(handback);
     }
     // The release: one loop, one non-blocking write per connection, nothing in between.
     let mut released = Vec::with_capacity(writers.len());
@@ -613,13 +624,19 @@ async fn last_byte(
             }
         }
     }
+    let mut requests_back = Vec::with_capacity(writers.len());
+    for ((i, request, half, _), handback) in writers.into_iter().zip(handbacks) {
+        // A reader that already finished has dropped its receiver; the half drops here.
+        let _ = handback.send(half);
+        requests_back.push((i, request));
+    }
     let mut results = Vec::new();
     while let Some(joined) = readers.join_next().await {
         if let Ok(r) = joined {
             results.push(r);
         }
     }
-    for (k, (i, request, _half, _)) in writers.into_iter().enumerate() {
+    for (k, (i, request)) in requests_back.into_iter().enumerate() {
         let Some((_, first_byte, result, ended)) = results.iter().find(|r| r.0 == i).cloned()
         else {
             out.push((

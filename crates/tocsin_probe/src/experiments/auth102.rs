@@ -57,8 +57,9 @@ const FIX: &str = "Validate the key at the time of use (under the same lock or t
 const MAX_AFTER: usize = 20;
 /// And for at most this long.
 const AFTER_WINDOW: Duration = Duration::from_secs(3);
-/// A use released with the revocation must answer this long after the acknowledgement
-/// to count: absorbs the scheduling noise of a server that re-checks correctly.
+/// A use released with the revocation must answer at least this long (or as long as the
+/// revocation itself took) after the acknowledgement to count: absorbs the scheduling
+/// noise of a server that re-checks correctly.
 const DEFAULT_TOLERANCE_MS: f64 = 5.0;
 
 pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
@@ -96,7 +97,7 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
     } else {
         1
     };
-    let tolerance = Duration::from_secs_f64(DEFAULT_TOLERANCE_MS / 1e3);
+    let floor = Duration::from_secs_f64(DEFAULT_TOLERANCE_MS / 1e3);
 
     let mut stale: Vec<Stale> = Vec::new();
     let mut evidence: Vec<(Exchange, Option<Instant>, String)> = Vec::new();
@@ -139,6 +140,12 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
             format!("round {}: revocation", round + 1),
         )];
         for e in &batch.exchanges[..concurrency] {
+            // Scaled by how long the server took to answer the revocation itself, so a
+            // loaded server's scheduling delays are not read as a stale key.
+            let tolerance = revoke_exchange
+                .response_time()
+                .unwrap_or_default()
+                .max(floor);
             let late = e.first_byte.is_some_and(|fb| fb > ack + tolerance);
             if accepted(e) && late {
                 let window = e.first_byte.map(|fb| ms(fb - ack)).unwrap_or(0.0);
