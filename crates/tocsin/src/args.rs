@@ -113,6 +113,16 @@ pub struct CheckArgs {
     /// Exit 0 even when there are findings.
     #[arg(long)]
     pub exit_zero: bool,
+    /// Apply the safe mechanical fixes (KEY001 → hmac.compare_digest, JWT001 →
+    /// pinned algorithms) and report what is left.
+    #[arg(long)]
+    pub fix: bool,
+    /// Print the fixes as a unified diff instead of applying them.
+    #[arg(long)]
+    pub diff: bool,
+    /// Also apply fixes that may change behaviour (with --fix or --diff).
+    #[arg(long)]
+    pub unsafe_fixes: bool,
     /// Exit 1 only if some finding is at least this severe (others are still reported).
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,

@@ -115,6 +115,51 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
         }
     }
 
+    if args.fix || args.diff {
+        let source = |path: &Path| {
+            project
+                .files()
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| f.text.clone())
+        };
+        let outcome = crate::fix::plan(&findings, args.unsafe_fixes, &source);
+        for path in &outcome.refused {
+            eprintln!(
+                "tocsin: not fixing {}: the fixed code would not parse",
+                path.display()
+            );
+        }
+        if args.diff {
+            let mut stdout = std::io::stdout().lock();
+            crate::fix::diff(&outcome, &mut stdout).context("writing the diff")?;
+            std::mem::forget(model);
+            std::mem::forget(index);
+            std::mem::forget(loaded);
+            return Ok(if outcome.applied.is_empty() {
+                ExitStatus::Clean
+            } else {
+                ExitStatus::Findings
+            });
+        }
+        crate::fix::write(&outcome)?;
+        if !outcome.applied.is_empty() {
+            eprintln!(
+                "Fixed {} finding{} in {} file{}.",
+                outcome.applied.len(),
+                if outcome.applied.len() == 1 { "" } else { "s" },
+                outcome.files.len(),
+                if outcome.files.len() == 1 { "" } else { "s" }
+            );
+        }
+        let mut index_of = 0usize;
+        findings.retain(|_| {
+            let keep = !outcome.applied.contains(&index_of);
+            index_of += 1;
+            keep
+        });
+    }
+
     let mut errors = loaded.errors.clone();
     errors.sort_by(|a, b| a.location.cmp(&b.location));
     let rules: Vec<RuleMeta> = tocsin_rules::all_rule_meta()

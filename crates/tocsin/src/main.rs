@@ -10,6 +10,7 @@ mod check;
 mod completions;
 mod config;
 mod discovery;
+mod fix;
 mod gitlab;
 mod output;
 mod probe;
