@@ -7,7 +7,13 @@ use tocsin_python::project::ModuleId;
 
 use crate::Context;
 
-pub fn edit(ctx: &Context<'_>, module: ModuleId, start: usize, end: usize, replacement: impl Into<String>) -> Edit {
+pub fn edit(
+    ctx: &Context<'_>,
+    module: ModuleId,
+    start: usize,
+    end: usize,
+    replacement: impl Into<String>,
+) -> Edit {
     let file = ctx.project.file(ctx.project.module(module).file);
     Edit {
         path: file.path.clone(),
@@ -19,7 +25,12 @@ pub fn edit(ctx: &Context<'_>, module: ModuleId, start: usize, end: usize, repla
 
 /// How code in `module` can call `module_name.function` (e.g. `hmac.compare_digest`):
 /// the expression to use and, when the module lacks the import, the edit adding it.
-pub fn import_for(ctx: &Context<'_>, module: ModuleId, module_name: &str, function: &str) -> (String, Option<Edit>) {
+pub fn import_for(
+    ctx: &Context<'_>,
+    module: ModuleId,
+    module_name: &str,
+    function: &str,
+) -> (String, Option<Edit>) {
     let qualified = format!("{module_name}.{function}");
     let index = ctx.index.module(module);
     // Already importable under some name?
@@ -33,13 +44,17 @@ pub fn import_for(ctx: &Context<'_>, module: ModuleId, module_name: &str, functi
                     }
                 }
             }
-            Stmt::ImportFrom(import) => {
-                if import.module.as_ref().is_some_and(|m| m.as_str() == module_name) && import.level == 0 {
-                    for alias in &import.names {
-                        if alias.name.as_str() == function {
-                            let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
-                            return (bound.to_string(), None);
-                        }
+            Stmt::ImportFrom(import)
+                if import.level == 0
+                    && import
+                        .module
+                        .as_ref()
+                        .is_some_and(|m| m.as_str() == module_name) =>
+            {
+                for alias in &import.names {
+                    if alias.name.as_str() == function {
+                        let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
+                        return (bound.to_string(), None);
                     }
                 }
             }
@@ -58,10 +73,18 @@ pub fn import_for(ctx: &Context<'_>, module: ModuleId, module_name: &str, functi
         _ => false,
     });
     let insertion = match anchor {
-        Some(stmt) => edit(ctx, module, usize::from(stmt.start()), usize::from(stmt.start()), format!("import {module_name}\n")),
+        Some(stmt) => edit(
+            ctx,
+            module,
+            usize::from(stmt.start()),
+            usize::from(stmt.start()),
+            format!("import {module_name}\n"),
+        ),
         None => {
             let after_docstring = ast.body.first().and_then(|s| match s {
-                Stmt::Expr(e) if matches!(&*e.value, Expr::StringLiteral(_)) => Some(usize::from(s.end())),
+                Stmt::Expr(e) if matches!(&*e.value, Expr::StringLiteral(_)) => {
+                    Some(usize::from(s.end()))
+                }
                 _ => None,
             });
             match after_docstring {
