@@ -419,6 +419,25 @@ fn decorator_guard<'a>(
         // `auth.login_required` on a project-level flask-httpauth object.
         _ => {
             let last = crate::facts::last_name(callee)?;
+            // Permission decorators of auth libraries on project objects:
+            // flask-allows `allows.requires(...)`, flask-principal, Flask-AppBuilder.
+            if matches!(
+                last,
+                "requires"
+                    | "permission_required"
+                    | "has_permission"
+                    | "has_access"
+                    | "has_access_api"
+                    | "protect"
+            ) {
+                return Some(Guard {
+                    name,
+                    kind: GuardKind::Library,
+                    loc,
+                    principals: vec![Principal::CurrentUser],
+                    facts: Facts::default(),
+                });
+            }
             if last == "login_required" {
                 return Some(Guard {
                     name,

@@ -159,10 +159,14 @@ pub fn tied_to_caller(route: &Route<'_>, access: &Access) -> bool {
 pub fn is_admin_route(route: &Route<'_>) -> bool {
     route.guards.iter().any(|g| {
         let lower = g.name.to_ascii_lowercase();
+        // Role and permission guards decide per object or per role: not ours to judge.
         lower.contains("admin")
             || lower.contains("staff")
             || lower.contains("superuser")
             || lower.contains("role")
+            || lower.contains("permission")
+            || lower.ends_with("requires")
+            || lower.contains("has_access")
     }) || route_checks(route).iter().any(|rc| {
         rc.check.role
             || rc

@@ -151,9 +151,16 @@ impl<'a> Jwt001<'_, 'a> {
         };
         let args_end = usize::from(ruff_text_size::Ranged::range(&call.arguments).end());
         let close = args_end.checked_sub(1)?;
-        let file = self.ctx.project.file(self.ctx.project.module(scope.module).file);
+        let file = self
+            .ctx
+            .project
+            .file(self.ctx.project.module(scope.module).file);
         let before = file.text.get(..close)?.trim_end();
-        let separator = if before.ends_with(',') || before.ends_with('(') { "" } else { ", " };
+        let separator = if before.ends_with(',') || before.ends_with('(') {
+            ""
+        } else {
+            ", "
+        };
         let insert_at = before.len();
         Some(Fix {
             applicability,

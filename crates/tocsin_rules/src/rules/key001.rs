@@ -206,7 +206,9 @@ impl<'a> Key001<'_, 'a> {
     /// with `import hmac` added when missing. Mismatched types (None, str against
     /// bytes) then raise instead of comparing unequal: the request fails closed.
     fn compare_digest_fix(&self, scope: &Scope<'a>, expr: &Expr) -> Option<Fix> {
-        let Expr::Compare(compare) = expr else { return None };
+        let Expr::Compare(compare) = expr else {
+            return None;
+        };
         if compare.ops.len() != 1 {
             return None;
         }
@@ -215,10 +217,19 @@ impl<'a> Key001<'_, 'a> {
             CmpOp::NotEq => true,
             _ => return None,
         };
-        let left = self.ctx.text(self.ctx.index.loc(scope.module, &*compare.left)).to_string();
-        let right = self.ctx.text(self.ctx.index.loc(scope.module, &compare.comparators[0])).to_string();
+        let left = self
+            .ctx
+            .text(self.ctx.index.loc(scope.module, &*compare.left))
+            .to_string();
+        let right = self
+            .ctx
+            .text(self.ctx.index.loc(scope.module, &compare.comparators[0]))
+            .to_string();
         let (callee, import) = import_for(self.ctx, scope.module, "hmac", "compare_digest");
-        let replacement = format!("{}{callee}({left}, {right})", if negate { "not " } else { "" });
+        let replacement = format!(
+            "{}{callee}({left}, {right})",
+            if negate { "not " } else { "" }
+        );
         let range = ruff_text_size::Ranged::range(expr);
         let mut edits = vec![fixes::edit(
             self.ctx,
