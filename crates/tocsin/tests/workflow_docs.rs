@@ -119,3 +119,71 @@ fn docs_rules_md_is_the_generated_reference() {
         );
     }
 }
+
+/// The `tocsin …` commands that the CI docs tell users to run: from the example
+/// GitHub workflow (`run: tocsin …`), the GitLab job (`- tocsin …`) and the shell
+/// blocks of the quick start that run on `.`.
+fn documented_commands() -> Vec<(String, Vec<String>)> {
+    let root = repo_root();
+    let mut out = Vec::new();
+    for file in [".github/workflows/tocsin.yml", "docs/quickstart.md"] {
+        let text = fs::read_to_string(root.join(file)).expect(file);
+        for line in text.lines() {
+            let line = line.trim();
+            let command = line
+                .strip_prefix("run: ")
+                .or_else(|| line.strip_prefix("- "))
+                .unwrap_or(line);
+            let command = command.split(" #").next().unwrap_or_default().trim();
+            if command.starts_with("tocsin check . ") {
+                let args = command
+                    .split_whitespace()
+                    .skip(1)
+                    .map(str::to_string)
+                    .collect();
+                out.push((format!("{file}: {command}"), args));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_ci_docs_commands_run_as_written() {
+    let root = repo_root();
+    let workflow = fs::read_to_string(root.join(".github/workflows/tocsin.yml")).expect("workflow");
+    assert!(workflow.contains("uses: github/codeql-action/upload-sarif@"));
+    assert!(workflow.contains("sarif_file: tocsin.sarif"));
+    assert!(workflow.contains("security-events: write"));
+
+    let commands = documented_commands();
+    assert!(commands.len() >= 6, "{commands:?}");
+    assert!(commands.iter().any(|(c, _)| c.contains("--format sarif")));
+    assert!(commands.iter().any(|(c, _)| c.contains("--format gitlab")));
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(
+        dir.path().join("app.py"),
+        "import os\nfrom flask import request\n\ndef check():\n    key = request.headers.get('X-API-Key')\n    return key == os.environ['API_KEY']\n",
+    )
+    .expect("write");
+    for (label, args) in &commands {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = common::tocsin_in(dir.path(), &args);
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{label}: exit {:?}\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let sarif: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("tocsin.sarif")).expect("sarif"))
+            .expect("sarif json");
+    assert_eq!(sarif["version"], "2.1.0");
+    let gitlab: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dir.path().join("gl-code-quality-report.json")).expect("gitlab"),
+    )
+    .expect("gitlab json");
+    assert_eq!(gitlab[0]["check_name"], "KEY001");
+    assert!(dir.path().join("tocsin-baseline.json").is_file());
+}

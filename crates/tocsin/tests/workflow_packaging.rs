@@ -3,9 +3,13 @@
 //! pre-commit hook of .pre-commit-hooks.yaml, installed by pre-commit itself (which
 //! pip-installs this repository) and run on a sample git repository.
 //!
-//! Slow: these compile tocsin in release mode. The wheel is built once per test run
-//! (a `OnceLock` shared by both tests) into `target/workflow`, which also serves the
-//! hook's pip build, so dependencies compile once and later runs are incremental.
+//! Slow: these compile tocsin in release mode. Both builds share one cargo target
+//! directory, `target/workflow/cargo`: the wheel is built once per test process (a
+//! `OnceLock`; under nextest, where each test is its own process, the second build
+//! finds everything fresh), and the hook's pip build reuses its compiled
+//! dependencies; later runs are incremental. Everything else (the hook repository,
+//! the sample repository, pre-commit's cache) is private to the test, so concurrent
+//! runs do not interfere.
 //! The Python comes from `TOCSIN_TEST_PYTHON` (set by scripts/test.sh) or
 //! `.venv/bin/python`, with maturin and pre-commit from scripts/requirements-test.txt.
 
@@ -56,12 +60,13 @@ fn run(command: &mut Command) -> Output {
 }
 
 /// Cargo settings for both release builds: one shared target directory, and a
-/// release profile that compiles faster on a small machine (no LTO, more codegen
-/// units, incremental). What is tested is the packaging, not the optimiser; a wheel
+/// release profile that compiles much faster on a small machine (`opt-level = 1`, no
+/// LTO, more codegen units, incremental). What is tested is the packaging, not the optimiser; a wheel
 /// for publishing is built with the profile in Cargo.toml.
 fn cargo_env(command: &mut Command) -> &mut Command {
     command
         .env("CARGO_TARGET_DIR", workdir().join("cargo"))
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
         .env("CARGO_PROFILE_RELEASE_LTO", "false")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
         .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "true")
@@ -104,6 +109,25 @@ fn ensure_module(python: &Path, module: &str, package: &str) -> bool {
     works(python)
 }
 
+/// Removes `wheels-PID` directories left by test processes that are gone (where
+/// /proc tells).
+fn remove_stale_wheel_dirs() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(workdir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("wheels-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
 /// Builds the wheel once per test process.
 fn wheel() -> &'static Path {
     static WHEEL: OnceLock<PathBuf> = OnceLock::new();
@@ -114,6 +138,7 @@ fn wheel() -> &'static Path {
             "maturin is not installed in {} and could not be installed",
             python.display()
         );
+        remove_stale_wheel_dirs();
         let out = workdir().join(format!("wheels-{}", std::process::id()));
         let _ = fs::remove_dir_all(&out);
         let started = std::time::Instant::now();
@@ -196,6 +221,9 @@ fn pip_installs_the_wheel_and_tocsin_is_on_path() {
     fs::write(app.join("api.py"), FIXED).expect("write");
     let clean = user(&["check", "--isolated", "."], &app);
     assert_eq!(clean.status.code(), Some(0), "{}", show(&clean));
+    if let Some(wheels) = wheel.parent() {
+        let _ = fs::remove_dir_all(wheels);
+    }
 }
 
 /// A git command in `dir` with a fixed identity and dates (so the same content gives
@@ -248,13 +276,11 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A clean checkout of the working tree as a git repository at a stable path (what
-/// pre-commit clones): the files the pip build needs, committed deterministically.
-fn hook_repository() -> (PathBuf, String) {
+/// A clean checkout of the working tree as a git repository in `repo` (what
+/// pre-commit clones): the files the pip build needs, committed.
+fn hook_repository(repo: &Path) -> String {
     let root = repo_root();
-    let repo = workdir().join(format!("hook-repo-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&repo);
-    fs::create_dir_all(&repo).expect("mkdir");
+    fs::create_dir_all(repo).expect("mkdir");
     for file in [
         "Cargo.toml",
         "Cargo.lock",
@@ -270,14 +296,25 @@ fn hook_repository() -> (PathBuf, String) {
         &["add", "--all"],
         &["commit", "--quiet", "-m", "snapshot"],
     ] {
-        let output = git(&repo, args);
+        let output = git(repo, args);
         assert!(output.status.success(), "git {args:?}: {}", show(&output));
     }
-    let sha = git(&repo, &["rev-parse", "HEAD"]);
-    (
-        repo,
-        String::from_utf8_lossy(&sha.stdout).trim().to_string(),
-    )
+    let sha = git(repo, &["rev-parse", "HEAD"]);
+    String::from_utf8_lossy(&sha.stdout).trim().to_string()
+}
+
+/// `python -m pre_commit ARGS` in `dir`, with its own cache in `home` and the shared
+/// target directory for the hook's pip build.
+fn pre_commit_in(python: &Path, home: &Path, dir: &Path, args: &[&str]) -> Output {
+    run(cargo_env(
+        Command::new(python)
+            .args(["-m", "pre_commit"])
+            .args(args)
+            .current_dir(dir)
+            .env("PRE_COMMIT_HOME", home)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("NO_COLOR", "1"),
+    ))
 }
 
 #[test]
@@ -292,10 +329,14 @@ fn pre_commit_hook_blocks_a_flawed_commit_and_passes_the_fix() {
     }
     // Dependencies compile once, for the wheel; the hook's build reuses them.
     wheel();
-    let (hook_repo, sha) = hook_repository();
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let hook_repo = scratch.path().join("tocsin");
+    let sha = hook_repository(&hook_repo);
+    let home = scratch.path().join("pre-commit-home");
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sample = dir.path();
+    let sample = scratch.path().join("sample");
+    fs::create_dir(&sample).expect("mkdir");
+    let sample = sample.as_path();
     assert!(git(sample, &["init", "--quiet"]).status.success());
     fs::write(
         sample.join(".pre-commit-config.yaml"),
@@ -309,20 +350,7 @@ fn pre_commit_hook_blocks_a_flawed_commit_and_passes_the_fix() {
     fs::write(sample.join("README.txt"), "not python\n").expect("write");
     assert!(git(sample, &["add", "--all"]).status.success());
 
-    // pre-commit's own cache, kept between runs: the same snapshot commit reuses the
-    // installed hook.
-    let pre_commit = |args: &[&str]| {
-        run(cargo_env(
-            Command::new(&python)
-                .args(["-m", "pre_commit"])
-                .args(args)
-                .current_dir(sample)
-                .env("PRE_COMMIT_HOME", workdir().join("pre-commit-home"))
-                .env("GIT_CONFIG_GLOBAL", "/dev/null")
-                .env("NO_COLOR", "1")
-                .env_remove("PRE_COMMIT_NO_CONCURRENCY"),
-        ))
-    };
+    let pre_commit = |args: &[&str]| pre_commit_in(&python, &home, sample, args);
     let started = std::time::Instant::now();
     let flawed = pre_commit(&["run", "--all-files", "--color", "never"]);
     eprintln!(
@@ -338,9 +366,7 @@ fn pre_commit_hook_blocks_a_flawed_commit_and_passes_the_fix() {
     let installed = pre_commit(&["install"]);
     assert!(installed.status.success(), "{}", show(&installed));
     let hook_env = |command: &mut Command| -> Output {
-        run(command
-            .env("PRE_COMMIT_HOME", workdir().join("pre-commit-home"))
-            .env("NO_COLOR", "1"))
+        run(command.env("PRE_COMMIT_HOME", &home).env("NO_COLOR", "1"))
     };
     let blocked = hook_env(&mut git_command(
         sample,
@@ -358,5 +384,4 @@ fn pre_commit_hook_blocks_a_flawed_commit_and_passes_the_fix() {
     ));
     assert!(passed.status.success(), "{}", show(&passed));
     assert!(show(&passed).contains("Passed"), "{}", show(&passed));
-    let _ = fs::remove_dir_all(&hook_repo);
 }
