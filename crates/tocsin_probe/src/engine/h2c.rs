@@ -105,6 +105,8 @@ struct FrameCount {
     header: Vec<u8>,
     payload_left: usize,
     end_streams: usize,
+    /// DATA payload bytes written (with padding, which h2 does not send).
+    data_bytes: usize,
 }
 
 impl FrameCount {
@@ -132,8 +134,11 @@ impl FrameCount {
                 if self.header.len() == 9 {
                     let h = &self.header;
                     self.payload_left = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
-                    if h[3] == 0 && h[4] & 1 == 1 {
-                        self.end_streams += 1;
+                    if h[3] == 0 {
+                        self.data_bytes += self.payload_left;
+                        if h[4] & 1 == 1 {
+                            self.end_streams += 1;
+                        }
                     }
                     self.header.clear();
                 }
@@ -287,6 +292,59 @@ async fn read_h2_response(
     )
 }
 
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One PING round trip. When it fails because the connection ended, the error says why
+/// it ended (a GOAWAY's reason and debug data): before, a server that sent GOAWAY right
+/// after the preface was reported as "HTTP/2 error: broken pipe".
+async fn ping(
+    ping_pong: &mut h2::PingPong,
+    driver: &mut tokio::task::JoinHandle<Result<(), h2::Error>>,
+    read_timeout: Duration,
+) -> Result<(), EngineError> {
+    match tokio::time::timeout(read_timeout, ping_pong.ping(h2::Ping::opaque())).await {
+        Err(_) => Err(EngineError::ReadTimeout),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            // The connection task ends within a poll or two of the failure.
+            let ended = tokio::time::timeout(Duration::from_millis(100), driver).await;
+            match ended {
+                Ok(Ok(Err(cause))) => Err(h2_err(cause)),
+                // A GOAWAY without error (or a plain close) ends the connection cleanly.
+                Ok(Ok(Ok(()))) => Err(EngineError::H2(
+                    "the server ended the connection (GOAWAY or close) before the batch \
+                     was released"
+                        .into(),
+                )),
+                _ => Err(h2_err(e)),
+            }
+        }
+    }
+}
+
+/// What one stream's reader produced: index, first byte, result, end.
+type StreamResult = (
+    usize,
+    Option<Instant>,
+    Result<Response, EngineError>,
+    Instant,
+);
+
+/// What a batch has produced so far, kept outside [`run`] so that when the total timeout
+/// cuts the batch short, the streams that were already answered keep their answers.
+#[derive(Default)]
+struct Partial {
+    released: Option<Instant>,
+    results: Vec<StreamResult>,
+}
+
 pub(super) async fn single_packet(
     net: &Net,
     requests: Vec<(usize, Request)>,
@@ -307,17 +365,58 @@ pub(super) async fn single_packet(
         let e = EngineError::InvalidRequest("a single-packet batch must target one origin".into());
         return (fail_all(requests, e), None);
     }
-    match tokio::time::timeout(net.config.total_timeout, run(net, &requests, started)).await {
+    let partial = Arc::new(Mutex::new(Partial::default()));
+    let running = run(net, &requests, started, partial.clone());
+    match tokio::time::timeout(net.config.total_timeout, running).await {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => (fail_all(requests, e), None),
-        Err(_) => (fail_all(requests, EngineError::TotalTimeout), None),
+        // Before, one stream that never finished (a server dripping its body) failed the
+        // whole batch with TotalTimeout, throwing away the answers already read. Now only
+        // the unfinished streams time out.
+        Err(_) => match partial.lock() {
+            Ok(p) => {
+                let exchanges = assemble(&requests, started, &p, || EngineError::TotalTimeout);
+                (exchanges, None)
+            }
+            Err(_) => (fail_all(requests, EngineError::TotalTimeout), None),
+        },
     }
+}
+
+/// One exchange per request, from the streams' results; a stream without one gets
+/// `missing()`.
+fn assemble(
+    requests: &[(usize, Request)],
+    started: Instant,
+    partial: &Partial,
+    missing: impl Fn() -> EngineError,
+) -> Vec<(usize, Exchange)> {
+    let mut out = Vec::new();
+    for (i, request) in requests {
+        let exchange = match partial.results.iter().find(|r| r.0 == *i) {
+            Some((_, first_byte, result, ended)) => Exchange {
+                request: request.clone(),
+                started,
+                released: partial.released,
+                first_byte: *first_byte,
+                ended: Some(*ended),
+                result: result.clone(),
+            },
+            None => Exchange {
+                released: partial.released,
+                ..Exchange::failed(request.clone(), started, missing())
+            },
+        };
+        out.push((*i, exchange));
+    }
+    out
 }
 
 async fn run(
     net: &Net,
     requests: &[(usize, Request)],
     started: Instant,
+    partial: Arc<Mutex<Partial>>,
 ) -> Result<(Vec<(usize, Exchange)>, Option<Instant>), EngineError> {
     let config = &net.config;
     let origin = &requests[0].1.url.origin;
@@ -345,22 +444,28 @@ async fn run(
         inner,
         count: count.clone(),
     };
-    let (mut sender, mut connection) = h2::client::handshake(io).await.map_err(h2_err)?;
+    // The response head cap of HTTP/1.1 applies to header blocks too. Before, h2's
+    // default (16 MB) let a server make the engine decode a 1 MB header block, or
+    // about 20 MB of CONTINUATION frames, for every response.
+    let max_header_list = u32::try_from(config.limits.max_head_bytes).unwrap_or(u32::MAX);
+    let (mut sender, mut connection) = h2::client::Builder::new()
+        .max_header_list_size(max_header_list)
+        .handshake(io)
+        .await
+        .map_err(h2_err)?;
     let mut ping_pong = connection
         .ping_pong()
         .ok_or_else(|| EngineError::H2("no ping handle".into()))?;
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    // The connection task dies with this function, however it ends. Before, an early
+    // error (here a PING left unanswered under a flood of SETTINGS frames) left the task
+    // running: it kept acknowledging the flood, and the connection open, for the rest of
+    // the run. h2 closes a connection whose handles are gone only once it is idle.
+    let mut driver = AbortOnDrop(tokio::spawn(connection));
 
     // A first PING answered means the server's SETTINGS (its stream limit) are known.
-    tokio::time::timeout(config.read_timeout, ping_pong.ping(h2::Ping::opaque()))
-        .await
-        .map_err(|_| EngineError::ReadTimeout)?
-        .map_err(h2_err)?;
+    ping(&mut ping_pong, &mut driver.0, config.read_timeout).await?;
     let limit = sender.current_max_send_streams();
     if limit < requests.len() {
-        driver.abort();
         return Err(EngineError::H2(format!(
             "the server allows {limit} concurrent streams, fewer than the {} requests of the batch",
             requests.len()
@@ -387,17 +492,17 @@ async fn run(
             None => Bytes::new(),
         };
         let (limits, read_timeout, index) = (config.limits, config.read_timeout, *i);
+        let partial = partial.clone();
         readers.spawn(async move {
             let (first, result) = read_h2_response(future, limits, read_timeout).await;
-            (index, first, result, Instant::now())
+            if let Ok(mut p) = partial.lock() {
+                p.results.push((index, first, result, Instant::now()));
+            }
         });
         streams.push((*i, send, last));
     }
     // A PING answered means every frame queued before it reached the server.
-    tokio::time::timeout(config.read_timeout, ping_pong.ping(h2::Ping::opaque()))
-        .await
-        .map_err(|_| EngineError::ReadTimeout)?
-        .map_err(h2_err)?;
+    ping(&mut ping_pong, &mut driver.0, config.read_timeout).await?;
     let warmed = Instant::now();
 
     gate.lock()
@@ -412,21 +517,41 @@ async fn run(
         }
     }
     // Let the connection task move every final frame into the gate (bounded wait).
+    let body_bytes: usize = requests.iter().map(|(_, r)| r.body.len()).sum();
     let wait_until = Instant::now() + config.read_timeout;
+    let mut spins = 0u32;
     loop {
-        let ready = {
+        let (ready, data_bytes) = {
             let c = count
                 .lock()
                 .map_err(|_| EngineError::Io("frame count lock poisoned".into()))?;
-            c.end_streams >= queued
+            (c.end_streams >= queued, c.data_bytes)
         };
         if ready {
             break;
         }
         if Instant::now() > wait_until {
-            return Err(EngineError::H2("final frames were never queued".into()));
+            // h2 holds DATA back only for flow control, and the PINGs above overtake
+            // held DATA: a server that never opens its window (no WINDOW_UPDATE) lands
+            // here. Before, this said only "final frames were never queued".
+            return Err(EngineError::H2(if data_bytes < body_bytes {
+                format!(
+                    "the server's flow-control window stayed closed (no WINDOW_UPDATE): \
+                     {data_bytes} of {body_bytes} request body bytes could be sent"
+                )
+            } else {
+                "final frames were never queued".into()
+            }));
         }
-        tokio::task::yield_now().await;
+        // Frames queue within a few polls of the connection task; past that, sleep
+        // instead of spinning a core for the whole read timeout. The release itself is
+        // untouched: the frames wait in the gate.
+        spins += 1;
+        if spins < 1000 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     // The release: everything held goes out in one write; frames queued meanwhile follow.
     let mut released = None;
@@ -455,34 +580,19 @@ async fn run(
             released.get_or_insert_with(Instant::now);
         }
     }
-    let mut results = Vec::new();
-    while let Some(joined) = readers.join_next().await {
-        if let Ok(r) = joined {
-            results.push(r);
-        }
+    if let Ok(mut p) = partial.lock() {
+        p.released = released;
     }
+    while readers.join_next().await.is_some() {}
     drop(streams);
     drop(sender);
-    driver.abort();
-    let mut out = Vec::new();
-    for (i, request) in requests {
-        let exchange = match results.iter().find(|r| r.0 == *i) {
-            Some((_, first_byte, result, ended)) => Exchange {
-                request: request.clone(),
-                started,
-                released,
-                first_byte: *first_byte,
-                ended: Some(*ended),
-                result: result.clone(),
-            },
-            None => Exchange::failed(
-                request.clone(),
-                started,
-                EngineError::Io("reader task failed".into()),
-            ),
-        };
-        out.push((*i, exchange));
-    }
+    drop(driver);
+    let p = partial
+        .lock()
+        .map_err(|_| EngineError::Io("results lock poisoned".into()))?;
+    let out = assemble(requests, started, &p, || {
+        EngineError::Io("reader task failed".into())
+    });
     Ok((out, Some(warmed)))
 }
 

@@ -197,6 +197,9 @@ pub struct Followed {
     pub chain: Vec<Exchange>,
     /// Set when a redirect pointed outside the scope and was not followed.
     pub stopped_off_scope: Option<Url>,
+    /// Set when the last response still redirected (here) after `max_hops` hops: a
+    /// redirect loop, or a chain too long to follow. The chain ends on that redirect.
+    pub hop_limit_reached: Option<Url>,
 }
 
 impl Followed {
@@ -323,9 +326,6 @@ impl Engine {
             });
             chain.push(exchange);
             let Some(location) = location else { break };
-            if hop == max_hops {
-                break;
-            }
             let Ok(next_url) = current.url.join(&location) else {
                 break;
             };
@@ -333,6 +333,16 @@ impl Engine {
                 return Followed {
                     chain,
                     stopped_off_scope: Some(next_url),
+                    hop_limit_reached: None,
+                };
+            }
+            if hop == max_hops {
+                // Before, the chain just ended on a redirect and a loop looked like any
+                // other answer; now the caller is told where it would have gone next.
+                return Followed {
+                    chain,
+                    stopped_off_scope: None,
+                    hop_limit_reached: Some(next_url),
                 };
             }
             let status = chain.last().and_then(Exchange::status).unwrap_or(302);
@@ -356,6 +366,7 @@ impl Engine {
         Followed {
             chain,
             stopped_off_scope: None,
+            hop_limit_reached: None,
         }
     }
 
