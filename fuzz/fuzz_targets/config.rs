@@ -70,9 +70,10 @@ const PATHS: &[&str] = &[
 fn model() -> &'static AppModel<'static> {
     static MODEL: OnceLock<&'static AppModel<'static>> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let project: &'static Project = Box::leak(Box::new(Project::new(vec![
-            SourceFile::parse("app.py".into(), APP.to_string()),
-        ])));
+        let project: &'static Project = Box::leak(Box::new(Project::new(vec![SourceFile::parse(
+            "app.py".into(),
+            APP.to_string(),
+        )])));
         let index: &'static Index<'static> = Box::leak(Box::new(Index::build(project)));
         let model = Box::leak(Box::new(AppModel::build(project, index)));
         assert!(!model.routes.is_empty(), "the fixed app has routes");

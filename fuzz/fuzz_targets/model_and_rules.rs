@@ -69,10 +69,7 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .map(|f| (f.path.clone(), f.text.clone()))
         .collect();
-    let rules: Vec<RuleMeta> = tocsin_rules::all_rule_meta()
-        .into_iter()
-        .copied()
-        .collect();
+    let rules: Vec<RuleMeta> = tocsin_rules::all_rule_meta().into_iter().copied().collect();
     let report = Report {
         tool_version: "fuzz",
         findings: &findings,
@@ -81,6 +78,11 @@ fuzz_target!(|data: &[u8]| {
         sources: &sources,
     };
     let mut out = Vec::new();
-    render(Format::Text, &report, RenderOptions { color: false }, &mut out)
-        .expect("rendering to memory");
+    render(
+        Format::Text,
+        &report,
+        RenderOptions { color: false },
+        &mut out,
+    )
+    .expect("rendering to memory");
 });

@@ -4,6 +4,7 @@
 //! reported with its path and skipped.
 
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -67,6 +68,18 @@ pub fn discover(paths: &[PathBuf], exclude: &GlobSet) -> (Vec<PathBuf>, Vec<Inpu
                 files.push(root.clone());
                 continue;
             }
+            Ok(meta) if !meta.is_dir() => {
+                // A FIFO, socket or device: reading could block or never end.
+                errors.push(path_error(
+                    root,
+                    "E003",
+                    format!(
+                        "{} is not a regular file or directory; skipped",
+                        root.display()
+                    ),
+                ));
+                continue;
+            }
             Ok(_) => {}
             Err(error) => {
                 errors.push(path_error(
@@ -102,14 +115,23 @@ pub fn discover(paths: &[PathBuf], exclude: &GlobSet) -> (Vec<PathBuf>, Vec<Inpu
                     files.push(path.to_path_buf());
                 }
                 Err(error) => {
-                    let path = match &error {
-                        ignore::Error::WithPath { path, .. } => path.clone(),
-                        _ => root.clone(),
+                    let path = walk_error_path(&error).unwrap_or(root).to_path_buf();
+                    // The I/O error alone: `ignore`'s own message repeats the path,
+                    // which beyond PATH_MAX is kilobytes long.
+                    let detail = match error.io_error() {
+                        Some(io) => {
+                            let mut cause: &dyn std::error::Error = io;
+                            while let Some(inner) = cause.source() {
+                                cause = inner;
+                            }
+                            cause.to_string()
+                        }
+                        None => error.to_string(),
                     };
                     errors.push(path_error(
                         &path,
                         "E002",
-                        format!("cannot read {}: {error}", path.display()),
+                        format!("cannot read {}: {detail}", path.display()),
                     ));
                 }
             }
@@ -118,6 +140,20 @@ pub fn discover(paths: &[PathBuf], exclude: &GlobSet) -> (Vec<PathBuf>, Vec<Inpu
     files.sort();
     files.dedup();
     (files, errors)
+}
+
+/// The path a walk error is about: `ignore` nests it (`WithDepth { WithPath { .. } }`),
+/// and a symlink loop names the link.
+fn walk_error_path(error: &ignore::Error) -> Option<&Path> {
+    match error {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::Loop { child, .. } => Some(child),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error_path(err)
+        }
+        ignore::Error::Partial(errors) => errors.iter().find_map(walk_error_path),
+        _ => None,
+    }
 }
 
 /// Reads and parses files in parallel. Syntax errors stay attached to their file.
@@ -136,32 +172,47 @@ pub fn load(files: Vec<PathBuf>) -> (Vec<SourceFile>, Vec<InputError>) {
 }
 
 fn load_one(path: PathBuf) -> Result<SourceFile, InputError> {
-    let meta = fs::metadata(&path).map_err(|e| {
+    let cannot_read = |e: std::io::Error| {
         path_error(
             &path,
             "E002",
             format!("cannot read {}: {e}", path.display()),
         )
-    })?;
-    if meta.len() > MAX_FILE_BYTES {
+    };
+    // Hostile trees: the file may vanish, be replaced or grow between listing and
+    // reading. Open it once, check what was opened (not the path), and never read
+    // more than the limit, whatever the size said.
+    let file = fs::File::open(&path).map_err(cannot_read)?;
+    let meta = file.metadata().map_err(cannot_read)?;
+    if !meta.is_file() {
         return Err(path_error(
+            &path,
+            "E003",
+            format!("{} is not a regular file; skipped", path.display()),
+        ));
+    }
+    let too_large = |len: u64| {
+        path_error(
             &path,
             "E003",
             format!(
                 "{} is {} MiB, above the {} MiB limit; skipped",
                 path.display(),
-                meta.len() >> 20,
+                len >> 20,
                 MAX_FILE_BYTES >> 20
             ),
-        ));
-    }
-    let bytes = fs::read(&path).map_err(|e| {
-        path_error(
-            &path,
-            "E002",
-            format!("cannot read {}: {e}", path.display()),
         )
-    })?;
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
     if bytes.contains(&0) {
         return Err(path_error(
             &path,
@@ -186,4 +237,65 @@ fn load_one(path: PathBuf) -> Result<SourceFile, InputError> {
         None => text,
     };
     Ok(SourceFile::parse(path, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(errors: &[InputError]) -> Vec<(String, PathBuf)> {
+        errors
+            .iter()
+            .map(|e| match &e.location {
+                Location::Source(span) => (e.code.clone(), span.path.clone()),
+                other => panic!("not a path: {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Files that vanish or change kind between listing and reading are reported
+    /// with their path, and the rest is still read.
+    #[test]
+    fn files_vanishing_between_listing_and_reading() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["a.py", "gone.py", "now_dir.py"] {
+            fs::write(dir.path().join(name), "x = 1\n").expect("write");
+        }
+        let (files, errors) = discover(&[dir.path().to_path_buf()], &GlobSet::empty());
+        assert!(errors.is_empty());
+        assert_eq!(files.len(), 3);
+        fs::remove_file(dir.path().join("gone.py")).expect("remove");
+        fs::remove_file(dir.path().join("now_dir.py")).expect("remove");
+        fs::create_dir(dir.path().join("now_dir.py")).expect("mkdir");
+
+        let (sources, errors) = load(files);
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].path, dir.path().join("a.py"));
+        let mut got = codes(&errors);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("E002".to_string(), dir.path().join("gone.py")),
+                ("E003".to_string(), dir.path().join("now_dir.py")),
+            ]
+        );
+    }
+
+    /// A FIFO named on the command line is reported, never opened (opening blocks
+    /// until a writer appears).
+    #[cfg(unix)]
+    #[test]
+    fn explicit_fifo_is_reported_not_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pipe.py");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        let (files, errors) = discover(std::slice::from_ref(&fifo), &GlobSet::empty());
+        assert!(files.is_empty());
+        assert_eq!(codes(&errors), vec![("E003".to_string(), fifo)]);
+    }
 }

@@ -2149,36 +2149,57 @@ fn cache_receiver(expr: &Expr) -> Option<String> {
         .then_some(text)
 }
 
-/// `Model.query` (possibly inside a longer chain) → `Model`.
-fn query_model(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Attribute(attr) if attr.attr.as_str() == "query" => dotted(&attr.value),
-        Expr::Attribute(attr) => query_model(&attr.value),
-        Expr::Call(call) => query_model(&call.func),
-        _ => None,
+/// `Model.query` (possibly inside a longer chain) → `Model`. Hostile trees: a loop
+/// bounded by [`crate::index::MAX_CHAIN`] links (was unbounded recursion: a stack
+/// overflow on a generated 20k-link chain, and quadratic).
+fn query_model(mut expr: &Expr) -> Option<String> {
+    for _ in 0..=crate::index::MAX_CHAIN {
+        expr = match expr {
+            Expr::Attribute(attr) if attr.attr.as_str() == "query" => return dotted(&attr.value),
+            Expr::Attribute(attr) => &attr.value,
+            Expr::Call(call) => &call.func,
+            _ => return None,
+        };
     }
+    None
 }
 
-/// `a.b.c` as text, for names and attribute chains only.
-pub fn dotted(expr: &Expr) -> Option<String> {
-    match expr {
-        Expr::Name(name) => Some(name.id.as_str().to_string()),
-        Expr::Attribute(attr) => {
-            dotted(&attr.value).map(|base| format!("{base}.{}", attr.attr.as_str()))
+/// `a.b.c` as text, for names and attribute chains only. Hostile trees: at most
+/// [`crate::index::MAX_CHAIN`] links, in a loop (was unbounded recursion building a
+/// string per link: quadratic).
+pub fn dotted(mut expr: &Expr) -> Option<String> {
+    let mut parts = Vec::new();
+    loop {
+        match expr {
+            Expr::Name(name) => {
+                parts.push(name.id.as_str());
+                break;
+            }
+            Expr::Attribute(attr) if parts.len() < crate::index::MAX_CHAIN => {
+                parts.push(attr.attr.as_str());
+                expr = &attr.value;
+            }
+            _ => return None,
         }
-        _ => None,
     }
+    parts.reverse();
+    Some(parts.join("."))
 }
 
-/// The leftmost name of an attribute/call/subscript chain.
-pub fn root_name(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Name(name) => Some(name.id.as_str()),
-        Expr::Attribute(attr) => root_name(&attr.value),
-        Expr::Call(call) => root_name(&call.func),
-        Expr::Subscript(sub) => root_name(&sub.value),
-        _ => None,
+/// The leftmost name of an attribute/call/subscript chain. Hostile trees: a loop
+/// bounded by [`crate::index::MAX_CHAIN`] links (was unbounded recursion, quadratic
+/// over a generated 100k-link chain since the walker asks at every link).
+pub fn root_name(mut expr: &Expr) -> Option<&str> {
+    for _ in 0..=crate::index::MAX_CHAIN {
+        expr = match expr {
+            Expr::Name(name) => return Some(name.id.as_str()),
+            Expr::Attribute(attr) => &attr.value,
+            Expr::Call(call) => &call.func,
+            Expr::Subscript(sub) => &sub.value,
+            _ => return None,
+        };
     }
+    None
 }
 
 /// The last identifier of a name or attribute chain.

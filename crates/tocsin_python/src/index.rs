@@ -213,6 +213,9 @@ impl<'a> Index<'a> {
         if locals.0.is_empty() {
             return self.resolve_expr(module, expr);
         }
+        if chain_too_long(expr) {
+            return None;
+        }
         self.resolve_chain(module, expr, &|name| match locals.0.get(name) {
             Some(import) => self.resolve_import(module, import, 0),
             None => self.resolve_name(module, name),
@@ -221,6 +224,9 @@ impl<'a> Index<'a> {
 
     /// Resolves a name or dotted attribute chain.
     pub fn resolve_expr(&self, module: ModuleId, expr: &Expr) -> Option<Resolved<'a>> {
+        if chain_too_long(expr) {
+            return None;
+        }
         self.resolve_chain(module, expr, &|name| self.resolve_name(module, name))
     }
 
@@ -454,4 +460,24 @@ fn is_builtin(name: &str) -> bool {
             | "ValueError"
             | "KeyError"
     )
+}
+
+/// Longest attribute/call chain (`a.b().c`) that resolution and [`crate::facts::root_name`]
+/// follow. Hostile trees: the walkers resolve every link of a chain, and each
+/// resolution walked the whole chain below it, so a generated `x.get("a").get("a")…`
+/// of 100k links took 68 s (quadratic). No real chain is this long; longer ones
+/// resolve to nothing.
+pub const MAX_CHAIN: usize = 64;
+
+/// Is `expr` a chain of more than [`MAX_CHAIN`] attribute/call links? Looks at no more
+/// than that many links.
+fn chain_too_long(mut expr: &Expr) -> bool {
+    for _ in 0..=MAX_CHAIN {
+        expr = match expr {
+            Expr::Attribute(attribute) => &attribute.value,
+            Expr::Call(call) => &call.func,
+            _ => return false,
+        };
+    }
+    true
 }
