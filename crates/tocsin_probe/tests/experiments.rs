@@ -347,11 +347,14 @@ fn revocation_server(vulnerable: bool) -> TestServer {
             if key != "key-admin" {
                 return Resp::new(403, "{}");
             }
-            let mut set = revoked.lock().unwrap();
             if req.path == "/admin/revoke" {
-                set.insert("key-alice".into());
+                // A revocation is a write to a store, not instantaneous: 30 ms keeps
+                // the uses released with it ahead of it even on a starved machine,
+                // so the test judges the check/use gap and not thread scheduling.
+                std::thread::sleep(Duration::from_millis(30));
+                revoked.lock().unwrap().insert("key-alice".into());
             } else {
-                set.clear();
+                revoked.lock().unwrap().clear();
             }
             return Resp::new(200, r#"{"done": true}"#);
         }
