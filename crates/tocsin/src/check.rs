@@ -9,12 +9,12 @@ use tocsin_diagnostics::{
     render, Finding, Format, Location, RenderOptions, Report, RuleMeta, Severity,
 };
 use tocsin_python::{AppModel, Index, Project};
-use tocsin_rules::{Context, Settings};
+use tocsin_rules::Context;
 
 use crate::analysis;
 use crate::args::{CheckArgs, ColorChoice, FailOn, OutputFormat};
 use crate::baseline;
-use crate::config::{matches_selector, validate_selectors, DEFAULT_TEST_PATHS};
+use crate::config::{matches_selector, validate_selectors};
 use crate::discovery::build_globset;
 use crate::gitlab;
 use crate::output::Output;
@@ -54,26 +54,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     };
 
     let project = &loaded.project;
-    let test_globs: Vec<String> = config
-        .test_paths
-        .clone()
-        .unwrap_or_else(|| DEFAULT_TEST_PATHS.iter().map(|s| s.to_string()).collect());
-    let test_set = build_globset(&test_globs)?;
-    let mut settings = Settings::default();
-    if let Some(placeholders) = &config.placeholders {
-        settings.placeholders = placeholders.clone();
-    }
-    settings.public_routes = config.public_routes.clone();
-    if let Some(max) = config.max_token_lifetime {
-        settings.max_token_lifetime_seconds = max;
-    }
-    settings.test_files = project
-        .files()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| test_set.is_match(&f.path))
-        .map(|(i, _)| i)
-        .collect();
+    let settings = analysis::settings(&loaded)?;
 
     let index = Index::build(project);
     phase("index");

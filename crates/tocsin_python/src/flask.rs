@@ -166,7 +166,7 @@ impl<'a> Discovery<'_, 'a> {
             for stmt in &module.top_level {
                 if let Stmt::FunctionDef(function) = stmt {
                     let mut body = Vec::new();
-                    flatten(&function.body, &mut body, 0);
+                    crate::index::flatten_body(&function.body, &mut body, 0);
                     let key = (module.id, Some(function.range));
                     for inner in &body {
                         if let Stmt::FunctionDef(f) = inner {
@@ -283,7 +283,7 @@ impl<'a> Discovery<'_, 'a> {
         };
         let inner: ScopeKey = (module, Some(function.range));
         let mut body = Vec::new();
-        flatten(&function.body, &mut body, 0);
+        crate::index::flatten_body(&function.body, &mut body, 0);
         body.iter().rev().find_map(|stmt| match stmt {
             Stmt::Return(ret) => ret
                 .value
@@ -597,30 +597,6 @@ impl<'a> Discovery<'_, 'a> {
                     });
                 }
             }
-            _ => {}
-        }
-    }
-}
-
-fn flatten<'a>(body: &'a [Stmt], out: &mut Vec<&'a Stmt>, depth: usize) {
-    if depth > 16 {
-        return;
-    }
-    for stmt in body {
-        out.push(stmt);
-        match stmt {
-            Stmt::If(s) => {
-                flatten(&s.body, out, depth + 1);
-                for clause in &s.elif_else_clauses {
-                    flatten(&clause.body, out, depth + 1);
-                }
-            }
-            Stmt::Try(s) => {
-                flatten(&s.body, out, depth + 1);
-                flatten(&s.orelse, out, depth + 1);
-                flatten(&s.finalbody, out, depth + 1);
-            }
-            Stmt::With(s) => flatten(&s.body, out, depth + 1),
             _ => {}
         }
     }

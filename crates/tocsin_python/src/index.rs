@@ -62,7 +62,7 @@ pub struct Index<'a> {
 
 /// Module-level statements, looking inside `if`, `try` and `with` (conditional imports
 /// and definitions are still definitions).
-fn flatten_body<'a>(body: &'a [Stmt], out: &mut Vec<&'a Stmt>, depth: usize) {
+pub(crate) fn flatten_body<'a>(body: &'a [Stmt], out: &mut Vec<&'a Stmt>, depth: usize) {
     if depth > 16 {
         return;
     }

@@ -192,3 +192,20 @@ pub fn walk<'a, R: SyntaxRule<'a> + ?Sized>(ast: &'a ModModule, module: ModuleId
     };
     walk.visit_body(&ast.body);
 }
+
+/// Runs one syntax rule on its own over a module (the registry normally runs all of
+/// them in one walk; this serves callers that want a single rule).
+pub fn check_one<'c, 'a>(
+    ctx: &'c crate::Context<'a>,
+    module: ModuleId,
+    out: &mut Vec<tocsin_diagnostics::Finding>,
+    rule: Option<Box<dyn SyntaxRule<'a> + 'c>>,
+) {
+    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
+        return;
+    };
+    if let Some(mut rule) = rule {
+        walk(ast, module, &mut *rule);
+        out.extend(rule.take_findings());
+    }
+}

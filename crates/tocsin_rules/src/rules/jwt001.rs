@@ -7,7 +7,7 @@ use crate::fixes;
 use tocsin_python::facts::{last_name, string_literal};
 
 use crate::secret::qualified;
-use crate::syntax::{walk, Scope, SyntaxRule};
+use crate::syntax::{Scope, SyntaxRule};
 use crate::Context;
 use tocsin_python::project::ModuleId;
 
@@ -48,13 +48,7 @@ user_id = claims["sub"]
 const FIX: &str = "Verify the signature: jwt.decode(token, key, algorithms=[\"HS256\"]) with the algorithm the issuer uses.";
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
-        return;
-    };
-    if let Some(mut rule) = syntax_rule(ctx, module) {
-        walk(ast, module, &mut *rule);
-        out.extend(rule.take_findings());
-    }
+    crate::syntax::check_one(ctx, module, out, syntax_rule(ctx, module));
 }
 
 /// This rule as one visitor of the shared syntax walk.

@@ -6,7 +6,7 @@ use tocsin_python::facts::{last_name, string_literal};
 
 use super::jwt001::{is_jwt_decode, keyword, option_is_false};
 use crate::secret::qualified;
-use crate::syntax::{walk, Scope, SyntaxRule};
+use crate::syntax::{Scope, SyntaxRule};
 use crate::Context;
 use tocsin_python::project::ModuleId;
 
@@ -52,13 +52,7 @@ token = jwt.encode(
 const FIX: &str = "Give every token an `exp` a few minutes ahead and verify it on decode.";
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
-        return;
-    };
-    if let Some(mut rule) = syntax_rule(ctx, module) {
-        walk(ast, module, &mut *rule);
-        out.extend(rule.take_findings());
-    }
+    crate::syntax::check_one(ctx, module, out, syntax_rule(ctx, module));
 }
 
 /// This rule as one visitor of the shared syntax walk.

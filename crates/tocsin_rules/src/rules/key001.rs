@@ -10,7 +10,7 @@ use crate::names::Secrecy;
 
 use crate::names::is_identifier_like;
 use crate::secret::{is_secret_expr, qualified, secrecy_of};
-use crate::syntax::{walk, Scope, SyntaxRule};
+use crate::syntax::{Scope, SyntaxRule};
 use crate::Context;
 use tocsin_python::project::ModuleId;
 
@@ -53,13 +53,7 @@ const FIX: &str =
     "Compare with hmac.compare_digest(a, b), which takes the same time whatever the input.";
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
-        return;
-    };
-    if let Some(mut rule) = syntax_rule(ctx, module) {
-        walk(ast, module, &mut *rule);
-        out.extend(rule.take_findings());
-    }
+    crate::syntax::check_one(ctx, module, out, syntax_rule(ctx, module));
 }
 
 /// This rule as one visitor of the shared syntax walk.

@@ -9,7 +9,7 @@ use crate::names::{secrecy, Secrecy};
 use tocsin_diagnostics::{Finding, RuleMeta, Severity};
 
 use crate::secret::credential_read;
-use crate::syntax::{walk, Scope, SyntaxRule};
+use crate::syntax::{Scope, SyntaxRule};
 use crate::Context;
 use tocsin_python::project::ModuleId;
 
@@ -43,13 +43,7 @@ api_key = request.headers.get("X-API-Key")
 };
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
-        return;
-    };
-    if let Some(mut rule) = syntax_rule(ctx, module) {
-        walk(ast, module, &mut *rule);
-        out.extend(rule.take_findings());
-    }
+    crate::syntax::check_one(ctx, module, out, syntax_rule(ctx, module));
 }
 
 /// This rule as one visitor of the shared syntax walk.

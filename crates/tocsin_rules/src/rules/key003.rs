@@ -9,7 +9,7 @@ use crate::names::{
     is_secret_name, looks_like_key_literal, secrecy, words, Secrecy,
 };
 use crate::secret::qualified;
-use crate::syntax::{walk, Scope, SyntaxRule};
+use crate::syntax::{Scope, SyntaxRule};
 use crate::Context;
 use tocsin_python::project::ModuleId;
 
@@ -52,13 +52,7 @@ API_KEYS = load_keys_from_vault()
 const FIX: &str = "Load the secret from the environment or a secrets manager at start-up, with no literal fallback.";
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
-    let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() else {
-        return;
-    };
-    if let Some(mut rule) = syntax_rule(ctx, module) {
-        walk(ast, module, &mut *rule);
-        out.extend(rule.take_findings());
-    }
+    crate::syntax::check_one(ctx, module, out, syntax_rule(ctx, module));
 }
 
 /// This rule as one visitor of the shared syntax walk.
