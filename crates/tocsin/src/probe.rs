@@ -37,6 +37,16 @@ fn progress_line(progress: &Progress) {
     let _ = err.flush();
 }
 
+/// The renderer for a live-run format (`probe` and `scan` share them).
+pub fn format_of(format: ProbeFormat) -> Format {
+    match format {
+        ProbeFormat::Text => Format::Text,
+        ProbeFormat::Json => Format::Json,
+        ProbeFormat::Sarif => Format::Sarif,
+        ProbeFormat::Html => Format::Html,
+    }
+}
+
 pub fn run(args: &ProbeArgs) -> Result<ExitStatus> {
     let interactive = std::io::stderr().is_terminal() && args.output.is_some();
     let outcome = if interactive {
@@ -55,12 +65,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitStatus> {
         rules: outcome.rules,
         sources: &sources,
     };
-    let format = match args.format {
-        ProbeFormat::Text => Format::Text,
-        ProbeFormat::Json => Format::Json,
-        ProbeFormat::Sarif => Format::Sarif,
-        ProbeFormat::Html => Format::Html,
-    };
+    let format = format_of(args.format);
     let mut output = Output::open(args.output.as_deref())?;
     let color = matches!(args.format, ProbeFormat::Text)
         && output.is_terminal()

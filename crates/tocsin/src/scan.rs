@@ -15,9 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use regex::Regex;
-use tocsin_diagnostics::{
-    render, Finding, Format, Location, RenderOptions, Report, RuleMeta, Status,
-};
+use tocsin_diagnostics::{render, Finding, Location, RenderOptions, Report, RuleMeta, Status};
 use tocsin_probe::cli::{EngineArgs, ProbeArgs, ProbeFormat, SyncArg};
 use tocsin_probe::plan::Plan;
 use tocsin_python::{AppModel, Index};
@@ -265,12 +263,7 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
         rules: &rules,
         sources: &statics.sources,
     };
-    let format = match args.format {
-        ProbeFormat::Text => Format::Text,
-        ProbeFormat::Json => Format::Json,
-        ProbeFormat::Sarif => Format::Sarif,
-        ProbeFormat::Html => Format::Html,
-    };
+    let format = crate::probe::format_of(args.format);
     let mut output = Output::open(args.output.as_deref())?;
     render(format, &report, RenderOptions::default(), output.writer())
         .context("writing the report")?;

@@ -809,6 +809,20 @@ impl<'a> Walker<'_, 'a, '_> {
         });
     }
 
+    /// `S[k]` / `S.get(k)` on module-level state: a lookup (for TOC rules) and an
+    /// access selected by the key (for BOLA rules).
+    fn keyed_read(&mut self, state: &StateRef, key: &Origins, key_expr: Option<&Expr>, loc: Loc) {
+        self.push_lookup(state.clone(), key.clone(), key_expr);
+        self.push_access(
+            loc,
+            AccessKind::Index {
+                container: state.name.clone(),
+            },
+            key.clone(),
+            false,
+        );
+    }
+
     fn push_lookup(&mut self, state: StateRef, key: Origins, key_expr: Option<&Expr>) {
         let key_text = key_expr.map(|k| self.text(k)).unwrap_or_default();
         let (seq, _) = self.at();
@@ -1407,18 +1421,8 @@ impl<'a> Walker<'_, 'a, '_> {
                     _ => None,
                 };
                 if let Some(state) = direct {
-                    {
-                        self.push_lookup(state.clone(), key.clone(), Some(&sub.slice));
-                        let loc = self.loc(expr);
-                        self.push_access(
-                            loc,
-                            AccessKind::Index {
-                                container: state.name.clone(),
-                            },
-                            key.clone(),
-                            false,
-                        );
-                    }
+                    let loc = self.loc(expr);
+                    self.keyed_read(&state, &key, Some(&sub.slice), loc);
                 }
                 let mut out = base;
                 // The entry found by a key was selected by it: `DOCS[doc_id]` carries
@@ -2003,16 +2007,8 @@ impl<'a> Walker<'_, 'a, '_> {
                 if let Some(state) = self.shared_state(name.id.as_str()) {
                     let args = self.args(call);
                     let key = args.first().cloned().unwrap_or_default();
-                    self.push_lookup(state.clone(), key.clone(), call.arguments.args.first());
+                    self.keyed_read(&state, &key, call.arguments.args.first(), loc);
                     self.facts.shared_reads.push((state.clone(), loc));
-                    self.push_access(
-                        loc,
-                        AccessKind::Index {
-                            container: state.name.clone(),
-                        },
-                        key.clone(),
-                        false,
-                    );
                     if method != "get" {
                         self.push_write(
                             state.clone(),
