@@ -46,7 +46,7 @@ pub enum Command {
     Scan(crate::scan::ScanArgs),
     /// Run live authorization experiments against an API you own: auth matrix,
     /// cross-identity object access, revoked keys, and synchronized races.
-    Probe(tocsin_probe::cli::ProbeArgs),
+    Probe(crate::probe::ProbeCommand),
     /// Release N copies of one request together (last-byte sync on HTTP/1.1,
     /// single-packet on HTTP/2) and print the outcome groups and the release spread.
     Race(tocsin_probe::cli::RaceArgs),

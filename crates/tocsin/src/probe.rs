@@ -10,6 +10,9 @@ use anyhow::{Context as _, Result};
 use tocsin_diagnostics::{render, Format, RenderOptions, Report};
 use tocsin_probe::cli::{ProbeArgs, ProbeFormat, RaceArgs};
 use tocsin_probe::experiments::Progress;
+use tocsin_python::{AppModel, Index};
+
+use crate::args::InputArgs;
 
 use crate::output::Output;
 use crate::ExitStatus;
@@ -47,7 +50,91 @@ pub fn format_of(format: ProbeFormat) -> Format {
     }
 }
 
-pub fn run(args: &ProbeArgs) -> Result<ExitStatus> {
+/// `tocsin probe`: the probe's own flags, plus routes from a source tree.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProbeCommand {
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+    /// Take the routes (and so the objects to discover) from this Flask source tree's
+    /// app model, as `tocsin check` reads it. Repeatable.
+    #[arg(long = "source", value_name = "PATH")]
+    pub sources: Vec<PathBuf>,
+}
+
+/// Every route of the app model as `METHOD /path` with OpenAPI-style parameters
+/// (`/notes/<int:note_id>` becomes `/notes/{note_id}`), the form `--endpoint` takes.
+pub fn model_endpoints(model: &AppModel<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for route in &model.routes {
+        let path = openapi_path(&route.rule);
+        for method in &route.methods {
+            if matches!(method.as_str(), "HEAD" | "OPTIONS") {
+                continue;
+            }
+            let endpoint = format!("{method} {path}");
+            if !out.contains(&endpoint) {
+                out.push(endpoint);
+            }
+        }
+    }
+    out
+}
+
+/// `<int:id>` / `<id>` → `{id}`.
+fn openapi_path(rule: &str) -> String {
+    let mut out = String::with_capacity(rule.len());
+    let mut rest = rule;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        let name = inner.rsplit(':').next().unwrap_or(inner).trim();
+        out.push_str(&rest[..open]);
+        out.push('{');
+        out.push_str(name);
+        out.push('}');
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn source_endpoints(paths: &[PathBuf]) -> Result<Vec<String>> {
+    let input = InputArgs {
+        paths: paths.to_vec(),
+        exclude: Vec::new(),
+        config: None,
+        isolated: false,
+    };
+    let loaded = crate::analysis::load(&input)?;
+    let project = &loaded.project;
+    let index = Index::build(project);
+    let model = AppModel::build(project, &index);
+    let endpoints = model_endpoints(&model);
+    if endpoints.is_empty() {
+        anyhow::bail!(
+            "--source: no Flask routes found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(endpoints)
+}
+
+pub fn run(command: &ProbeCommand) -> Result<ExitStatus> {
+    let with_sources;
+    let args = if command.sources.is_empty() {
+        &command.probe
+    } else {
+        let mut args = command.probe.clone();
+        args.endpoints.extend(source_endpoints(&command.sources)?);
+        with_sources = args;
+        &with_sources
+    };
     let interactive = std::io::stderr().is_terminal() && args.output.is_some();
     let outcome = if interactive {
         tocsin_probe::cli::run_probe_with_progress(args, &progress_line)?
@@ -91,4 +178,20 @@ pub fn race(args: &RaceArgs) -> Result<ExitStatus> {
     let outcome = tocsin_probe::cli::run_race(args)?;
     tocsin_probe::cli::write_race(&outcome, args)?;
     Ok(ExitStatus::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi_path;
+
+    #[test]
+    fn flask_rules_become_openapi_templates() {
+        assert_eq!(openapi_path("/notes/<int:note_id>"), "/notes/{note_id}");
+        assert_eq!(
+            openapi_path("/u/<uid>/f/<path:rest>/x"),
+            "/u/{uid}/f/{rest}/x"
+        );
+        assert_eq!(openapi_path("/plain"), "/plain");
+        assert_eq!(openapi_path("/broken/<id"), "/broken/<id");
+    }
 }

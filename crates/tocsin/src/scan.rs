@@ -152,8 +152,9 @@ struct StaticRun {
     findings: Vec<Finding>,
     rules: Vec<RuleMeta>,
     sources: HashMap<PathBuf, String>,
-    /// GET routes without parameters, for the auth matrix.
-    plain_routes: Vec<String>,
+    /// Every route (`METHOD /path/{param}`): the auth matrix, object discovery from
+    /// collection routes, and the write methods BOLA101 tries.
+    endpoints: Vec<String>,
 }
 
 fn static_run(input: &InputArgs) -> Result<StaticRun> {
@@ -165,12 +166,7 @@ fn static_run(input: &InputArgs) -> Result<StaticRun> {
     let ctx = Context::new(project, &index, &model, &settings);
     let all = |_: &str| true;
     let findings = tocsin_rules::check_all(&ctx, &all);
-    let plain_routes = model
-        .routes
-        .iter()
-        .filter(|r| r.params.is_empty() && r.methods.iter().any(|m| m == "GET"))
-        .map(|r| format!("GET {}", r.rule))
-        .collect();
+    let endpoints = crate::probe::model_endpoints(&model);
     let sources = project
         .files()
         .iter()
@@ -181,7 +177,7 @@ fn static_run(input: &InputArgs) -> Result<StaticRun> {
         findings,
         rules,
         sources,
-        plain_routes,
+        endpoints,
     })
 }
 
@@ -213,7 +209,7 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
         url: target.clone(),
         identities: args.identities.clone(),
         objects: args.objects.clone(),
-        endpoints: statics.plain_routes.clone(),
+        endpoints: statics.endpoints.clone(),
         openapi: None,
         plan: args.plan.clone(),
         allow_destructive: args.allow_destructive,

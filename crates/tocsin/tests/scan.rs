@@ -311,3 +311,147 @@ fn planted_keys_never_reach_any_output() {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
 }
+
+/// The probe suite's lab app (vulnerable or fixed twin) under werkzeug, stopped on drop.
+struct LabApp {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl LabApp {
+    fn start(python: &Path, twin: &str) -> LabApp {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(python)
+            .arg(lab_app())
+            .arg(port.to_string())
+            .env("TOCSIN_TWIN", twin)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting the lab app");
+        let app = LabApp { child, port };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lab app did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        app
+    }
+}
+
+impl Drop for LabApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lab_app() -> PathBuf {
+    repo_root().join("crates/tocsin_probe/tests/apps/tocsin_lab.py")
+}
+
+/// BOLA101 messages of a JSON report.
+fn bola_messages(output: &std::process::Output) -> Vec<String> {
+    json(output)["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "BOLA101")
+        .map(|f| f["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `tocsin probe --source`: no plan, no `--object`, no OpenAPI document: the routes
+/// come from the app model of the source, the objects from its collection route
+/// (`/notes`), and the unguarded PUT/DELETE of the notes are found; the fixed twin is
+/// silent, and without `--source` nothing names the objects, so nothing is tried.
+#[test]
+fn probe_discovers_objects_from_the_source_app_model() {
+    let py = require_python!();
+    let lab = lab_app().display().to_string();
+    let probe = |app: &LabApp, with_source: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tocsin"));
+        command.args([
+            "probe",
+            &format!("http://127.0.0.1:{}", app.port),
+            "--identity",
+            "alice:X-API-Key=key-alice",
+            "--identity",
+            "bob:X-API-Key=key-bob",
+            "--allow-destructive",
+            "--select",
+            "BOLA101",
+            "--format",
+            "json",
+            "--max-requests",
+            "200",
+        ]);
+        if with_source {
+            command.args(["--source", &lab]);
+        }
+        command.output().expect("running tocsin probe")
+    };
+    let app = LabApp::start(&py, "vulnerable");
+    let without = probe(&app, false);
+    assert!(bola_messages(&without).is_empty(), "{}", stdout(&without));
+    let found = bola_messages(&probe(&app, true));
+    drop(app);
+    for expected in [
+        "bob changes alice's object: PUT /notes/1",
+        "alice changes bob's object: DELETE /notes/2",
+    ] {
+        assert!(
+            found.iter().any(|m| m.contains(expected)),
+            "{expected}: {found:#?}"
+        );
+    }
+    let app = LabApp::start(&py, "fixed");
+    let fixed = probe(&app, true);
+    assert!(fixed.status.success(), "{}", stdout(&fixed));
+    assert!(bola_messages(&fixed).is_empty(), "{}", stdout(&fixed));
+}
+
+/// `tocsin scan` feeds every route of the app model to the experiments, so BOLA101
+/// finds the notes without `--object` or a plan.
+#[test]
+fn scan_discovers_objects_from_the_app_model() {
+    let py = require_python!();
+    let lab = lab_app().display().to_string();
+    let run = format!("{} {lab} {{port}}", py.display());
+    let args = |run: &str| {
+        vec![
+            "--run".to_string(),
+            run.to_string(),
+            "--ready-path".into(),
+            "/health".into(),
+            lab.clone(),
+            "--identity".into(),
+            "alice:X-API-Key=key-alice".into(),
+            "--identity".into(),
+            "bob:X-API-Key=key-bob".into(),
+            "--allow-destructive".into(),
+            "--format".into(),
+            "json".into(),
+        ]
+    };
+    let argv = args(&run);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let found = bola_messages(&scan(&argv, &[]));
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("bob changes alice's object: PUT /notes/1")),
+        "{found:#?}"
+    );
+    let fixed_run = format!("env TOCSIN_TWIN=fixed {run}");
+    let argv = args(&fixed_run);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let fixed = scan(&argv, &[]);
+    assert!(bola_messages(&fixed).is_empty(), "{}", stdout(&fixed));
+}

@@ -292,6 +292,54 @@ async fn read_h2_response(
     )
 }
 
+/// The client settings every HTTP/2 connection of the engine uses.
+fn client_builder(limits: ParseLimits) -> h2::client::Builder {
+    // The response head cap of HTTP/1.1 applies to header blocks too. Before, h2's
+    // default (16 MB) let a server make the engine decode a 1 MB header block, or
+    // about 20 MB of CONTINUATION frames, for every response.
+    let max_header_list = u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX);
+    let mut builder = h2::client::Builder::new();
+    builder.max_header_list_size(max_header_list);
+    builder
+}
+
+/// One request over an already open HTTP/2 transport, read with the engine's limits and
+/// timeout. The fuzz target drives the engine's frame handling through this with a
+/// peer that sends arbitrary bytes; the batch path shares the builder and the reader.
+pub async fn exchange_over<T>(
+    io: T,
+    request: &Request,
+    limits: ParseLimits,
+    read_timeout: Duration,
+) -> Result<Response, EngineError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let count = Arc::new(Mutex::new(FrameCount::new()));
+    let io = Counted {
+        inner: Box::new(io),
+        count,
+    };
+    let handshake = client_builder(limits).handshake::<_, Bytes>(io);
+    let (sender, connection) = tokio::time::timeout(read_timeout, handshake)
+        .await
+        .map_err(|_| EngineError::ReadTimeout)?
+        .map_err(h2_err)?;
+    let _driver = AbortOnDrop(tokio::spawn(connection));
+    let mut sender = tokio::time::timeout(read_timeout, sender.ready())
+        .await
+        .map_err(|_| EngineError::ReadTimeout)?
+        .map_err(h2_err)?;
+    let (future, mut send) = sender
+        .send_request(to_http(request)?, request.body.is_empty())
+        .map_err(h2_err)?;
+    if !request.body.is_empty() {
+        send.send_data(Bytes::copy_from_slice(&request.body), true)
+            .map_err(h2_err)?;
+    }
+    read_h2_response(future, limits, read_timeout).await.1
+}
+
 /// Aborts a spawned task when dropped.
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
@@ -444,12 +492,7 @@ async fn run(
         inner,
         count: count.clone(),
     };
-    // The response head cap of HTTP/1.1 applies to header blocks too. Before, h2's
-    // default (16 MB) let a server make the engine decode a 1 MB header block, or
-    // about 20 MB of CONTINUATION frames, for every response.
-    let max_header_list = u32::try_from(config.limits.max_head_bytes).unwrap_or(u32::MAX);
-    let (mut sender, mut connection) = h2::client::Builder::new()
-        .max_header_list_size(max_header_list)
+    let (mut sender, mut connection) = client_builder(config.limits)
         .handshake(io)
         .await
         .map_err(h2_err)?;
