@@ -7,19 +7,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
-/// Process group of the running app, for the Ctrl-C handler (0: none).
-static APP_GROUP: AtomicI32 = AtomicI32::new(0);
-static HANDLER: Once = Once::new();
-
-fn stop_group(pgid: i32, grace: Duration, child: Option<&mut Child>) {
+/// Terminates a process group, then kills what is left of it after `grace`.
+pub fn stop_group(pgid: i32, grace: Duration, child: Option<&mut Child>) {
     if pgid <= 0 {
         return;
     }
@@ -42,17 +37,6 @@ fn stop_group(pgid: i32, grace: Duration, child: Option<&mut Child>) {
     }
 }
 
-fn install_interrupt_handler() {
-    HANDLER.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            let pgid = APP_GROUP.swap(0, Ordering::SeqCst);
-            stop_group(pgid, Duration::from_millis(500), None);
-            eprintln!("tocsin: interrupted; the app was stopped");
-            std::process::exit(130);
-        });
-    });
-}
-
 /// A free port on 127.0.0.1 (bound, then released for the app to take).
 pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port on 127.0.0.1")?;
@@ -73,7 +57,7 @@ impl AppProcess {
     /// Runs `command` with `sh -c` in its own process group. `{port}` in the command
     /// and `$PORT` in its environment name the port.
     pub fn start(command: &str, port: u16, log_dir: &Path) -> Result<AppProcess> {
-        install_interrupt_handler();
+        crate::interrupt::install();
         let log = log_dir.join("app.log");
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone().context("opening the app log")?;
@@ -90,7 +74,7 @@ impl AppProcess {
             .spawn()
             .with_context(|| format!("starting the app: sh -c {command_line:?}"))?;
         let pgid = i32::try_from(child.id()).unwrap_or(0);
-        APP_GROUP.store(pgid, Ordering::SeqCst);
+        crate::interrupt::set_app_group(pgid);
         Ok(AppProcess {
             child,
             pgid,
@@ -113,6 +97,9 @@ impl AppProcess {
             }
             if answers_http(addr, path) {
                 return Ok(());
+            }
+            if crate::interrupt::requested() {
+                bail!("interrupted while waiting for the app to answer");
             }
             if Instant::now() >= deadline {
                 bail!(
@@ -142,7 +129,7 @@ impl AppProcess {
 
 impl Drop for AppProcess {
     fn drop(&mut self) {
-        APP_GROUP.store(0, Ordering::SeqCst);
+        crate::interrupt::set_app_group(0);
         stop_group(self.pgid, Duration::from_secs(3), Some(&mut self.child));
     }
 }

@@ -12,6 +12,7 @@ mod config;
 mod discovery;
 mod fix;
 mod gitlab;
+mod interrupt;
 mod output;
 mod probe;
 mod routes;
@@ -33,6 +34,8 @@ pub enum ExitStatus {
     Clean,
     Findings,
     Error,
+    /// A live run stopped by Ctrl-C; its report holds what was found before.
+    Interrupted,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -41,11 +44,33 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Clean => ExitCode::from(0),
             ExitStatus::Findings => ExitCode::from(1),
             ExitStatus::Error => ExitCode::from(2),
+            ExitStatus::Interrupted => ExitCode::from(130),
         }
     }
 }
 
+/// A panic is a bug: say so, where, and what, with the run's secrets redacted (a
+/// message may quote a request carrying a key).
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let message = tocsin_probe::redact::redact_for_panic(&message)
+            .unwrap_or_else(|| "(message withheld)".to_string());
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("tocsin: internal error (a bug in tocsin){location}: {message}");
+    }));
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     // The parser grows its own stack; our walks are depth-bounded, but deep ASTs are
     // also dropped recursively, so worker threads get a generous stack.
     let _ = rayon::ThreadPoolBuilder::new()

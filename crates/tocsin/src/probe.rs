@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use tocsin_diagnostics::{render, Format, RenderOptions, Report};
+use tocsin_diagnostics::{Finding, Location};
 use tocsin_probe::cli::{ProbeArgs, ProbeFormat, RaceArgs};
-use tocsin_probe::experiments::Progress;
+use tocsin_probe::experiments::{Hooks, Progress};
 use tocsin_python::{AppModel, Index};
 
 use crate::args::InputArgs;
@@ -38,6 +39,23 @@ fn progress_line(progress: &Progress) {
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "\r\x1b[2K{text}");
     let _ = err.flush();
+}
+
+/// One line on stderr per finding, as soon as it is made (already redacted): a run
+/// killed later, or one whose report never gets written, still leaves its findings in
+/// the terminal or the CI log.
+pub fn stream_finding(finding: &Finding, interactive: bool) {
+    let clear = if interactive { "\r\x1b[2K" } else { "" };
+    let location = match &finding.location {
+        Location::Http(h) => format!("{} {}", h.method, h.url),
+        other => other.to_string(),
+    };
+    eprintln!(
+        "{clear}found {} [{}] {location}: {}",
+        finding.code,
+        finding.severity.as_str(),
+        finding.message
+    );
 }
 
 /// The renderer for a live-run format (`probe` and `scan` share them).
@@ -136,11 +154,13 @@ pub fn run(command: &ProbeCommand) -> Result<ExitStatus> {
         &with_sources
     };
     let interactive = std::io::stderr().is_terminal() && args.output.is_some();
-    let outcome = if interactive {
-        tocsin_probe::cli::run_probe_with_progress(args, &progress_line)?
-    } else {
-        tocsin_probe::cli::run_probe(args)?
+    let stream = |finding: &Finding| stream_finding(finding, interactive);
+    let hooks = Hooks {
+        progress: interactive.then_some(&progress_line as &(dyn Fn(&Progress) + Sync)),
+        on_finding: Some(&stream),
+        stop: Some(crate::interrupt::install()),
     };
+    let outcome = tocsin_probe::cli::run_probe_with_hooks(args, hooks)?;
     if interactive {
         eprintln!();
     }
@@ -167,7 +187,9 @@ pub fn run(command: &ProbeCommand) -> Result<ExitStatus> {
         "{} requests sent to {} (races released with {}).",
         outcome.requests_sent, outcome.target, outcome.sync
     );
-    Ok(if outcome.findings.is_empty() {
+    Ok(if outcome.interrupted {
+        ExitStatus::Interrupted
+    } else if outcome.findings.is_empty() {
         ExitStatus::Clean
     } else {
         ExitStatus::Findings

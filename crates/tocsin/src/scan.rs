@@ -15,8 +15,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use regex::Regex;
-use tocsin_diagnostics::{render, Finding, Location, RenderOptions, Report, RuleMeta, Status};
+use tocsin_diagnostics::{
+    render, Finding, HttpLocation, InputError, Location, RenderOptions, Report, RuleMeta, Status,
+};
 use tocsin_probe::cli::{EngineArgs, ProbeArgs, ProbeFormat, SyncArg};
+use tocsin_probe::experiments::Hooks;
 use tocsin_probe::plan::Plan;
 use tocsin_python::{AppModel, Index};
 use tocsin_rules::Context;
@@ -181,6 +184,13 @@ fn static_run(input: &InputArgs) -> Result<StaticRun> {
     })
 }
 
+/// How long a timed-out live run gets to stop after its current step.
+const WIND_DOWN: Duration = Duration::from_secs(10);
+
+fn stream_live_finding(finding: &Finding) {
+    crate::probe::stream_finding(finding, false);
+}
+
 pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
     if args.run.is_none() && args.url.is_none() {
         bail!("tocsin scan needs --run \"CMD\" (to start the app) or --url URL (an app already running)");
@@ -224,20 +234,33 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
     let plan = tocsin_probe::cli::build_plan(&probe_args, &env)?;
 
     // The experiments run on their own thread so that a scan timeout still stops
-    // the app and reports what the static half found.
+    // the app and reports what both halves found so far.
+    let stop = crate::interrupt::install();
     let (sender, receiver) = mpsc::channel();
     let thread_args = probe_args.clone();
     std::thread::spawn(move || {
-        let _ = sender.send(tocsin_probe::cli::run_probe(&thread_args));
+        let hooks = Hooks {
+            progress: None,
+            on_finding: Some(&stream_live_finding),
+            stop: Some(stop),
+        };
+        let _ = sender.send(tocsin_probe::cli::run_probe_with_hooks(&thread_args, hooks));
     });
-    let outcome = match receiver.recv_timeout(Duration::from_secs_f64(args.scan_timeout.max(1.0))) {
-        Ok(result) => result?,
+    let budget = Duration::from_secs_f64(args.scan_timeout.max(1.0));
+    let mut timed_out = None;
+    let outcome = match receiver.recv_timeout(budget) {
+        Ok(result) => Some(result?),
         Err(_) => {
-            drop(app);
-            bail!(
+            // Ask the experiments to wind down (they restore what they changed), and
+            // keep what they found if they do so in time.
+            crate::interrupt::request_stop();
+            let message = format!(
                 "the live experiments did not finish within {:.0} s; the app was stopped",
                 args.scan_timeout
             );
+            eprintln!("error: {message}");
+            timed_out = Some(message);
+            receiver.recv_timeout(WIND_DOWN).ok().and_then(Result::ok)
         }
     };
     if let Some(process) = app.as_mut() {
@@ -250,12 +273,40 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
     }
     drop(app);
 
-    let (findings, mut rules) = merge(statics.findings, outcome.findings, &plan, statics.rules);
+    let outcome = outcome.unwrap_or_else(|| tocsin_probe::cli::ProbeOutcome {
+        target: target.clone(),
+        sync: "none",
+        findings: Vec::new(),
+        errors: Vec::new(),
+        rules: tocsin_probe::experiments::RULES,
+        notes: Vec::new(),
+        requests_sent: 0,
+        interrupted: true,
+    });
+    let incomplete = outcome.interrupted || timed_out.is_some();
+    let (findings, mut rules) = merge(
+        statics.findings,
+        outcome.findings,
+        &plan,
+        statics.rules,
+        incomplete,
+    );
     rules.extend(outcome.rules.iter().copied());
+    let mut errors = outcome.errors;
+    if let Some(message) = &timed_out {
+        errors.push(InputError {
+            code: "E006".into(),
+            location: Location::Http(HttpLocation {
+                method: "*".into(),
+                url: outcome.target.clone(),
+            }),
+            message: message.clone(),
+        });
+    }
     let report = Report {
         tool_version: env!("CARGO_PKG_VERSION"),
         findings: &findings,
-        errors: &outcome.errors,
+        errors: &errors,
         rules: &rules,
         sources: &statics.sources,
     };
@@ -281,7 +332,11 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
     let open = findings
         .iter()
         .any(|f| !matches!(f.status, Some(Status::Refuted)));
-    Ok(if open {
+    Ok(if timed_out.is_some() {
+        ExitStatus::Error
+    } else if outcome.interrupted {
+        ExitStatus::Interrupted
+    } else if open {
         ExitStatus::Findings
     } else {
         ExitStatus::Clean
@@ -295,6 +350,7 @@ fn merge(
     live: Vec<Finding>,
     plan: &Plan,
     rules: Vec<RuleMeta>,
+    incomplete: bool,
 ) -> (Vec<Finding>, Vec<RuleMeta>) {
     let mut used = vec![false; live.len()];
     let mut out = Vec::new();
@@ -331,6 +387,11 @@ fn merge(
         } else if codes.is_empty() {
             finding.status = Some(Status::NotTested {
                 reason: not_tested_reason(&finding.code, &label),
+            });
+        } else if incomplete {
+            // The run stopped early: silence is not a refutation.
+            finding.status = Some(Status::NotTested {
+                reason: "the live run was stopped before its experiments finished".into(),
             });
         } else if let Some(code) = plan_covers(plan, codes, &matches) {
             finding.status = Some(Status::Refuted);

@@ -262,12 +262,102 @@ fn a_scan_timeout_stops_the_app() {
             "tests/apps/scan/hanging_plan.toml",
             "--scan-timeout",
             "3",
+            "--read-timeout",
+            "5",
+            "--format",
+            "json",
         ],
         &[("PIDFILE", &pid)],
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("did not finish within"));
     assert!(!alive(&pid_file), "the app must be stopped");
+    // Nothing lost: the report is written with the static findings, which the
+    // unfinished live run neither confirmed nor refuted, and the timeout as an error.
+    let report = json(&output);
+    let findings = report["findings"].as_array().expect("findings");
+    let toc003 = findings
+        .iter()
+        .find(|f| f["code"] == "TOC003")
+        .expect("the static TOC003 is kept");
+    assert_eq!(toc003["status"]["status"], "not-tested", "{toc003:#}");
+    assert!(report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .any(|e| e["code"] == "E006"));
+}
+
+/// Ctrl-C during `tocsin probe`: the run stops after its current step, writes the
+/// report with the findings made before (streamed to stderr as they were made), says
+/// it was interrupted, and exits 130.
+#[test]
+fn an_interrupted_probe_keeps_its_findings() {
+    use std::io::{BufRead, BufReader};
+    let py = require_python!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = dir.path().join("report.json");
+    let app = LabApp::start(&py, "vulnerable");
+    let plan = repo_root().join("crates/tocsin_probe/tests/apps/plan.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tocsin"))
+        .args(["probe", &format!("http://127.0.0.1:{}", app.port)])
+        .arg("--plan")
+        .arg(&plan)
+        .args(["--format", "json", "--output"])
+        .arg(&report)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting tocsin probe");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    // AUTH101 runs first and finds GET /me; interrupt as soon as that is streamed.
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        let first_finding = line.starts_with("found ");
+        seen.push(line);
+        if first_finding {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            )
+            .expect("SIGINT");
+            break;
+        }
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("wait");
+    let stderr = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("found AUTH101"), "{stderr}");
+    assert!(
+        stderr.contains("stopping after the current step"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&report).expect("the report is written");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"AUTH101"), "{codes:?}");
+    // It stopped early: the revocation race, which runs last, never ran.
+    assert!(!codes.contains(&"AUTH102"), "{codes:?}");
+    let interrupted = report["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .find(|e| e["code"] == "E006")
+        .expect("the report says it was interrupted");
+    assert!(
+        interrupted["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AUTH102")),
+        "{interrupted:#}"
+    );
 }
 
 /// A distinctive key planted in the environment never reaches any output format,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tocsin_diagnostics::{Finding, InputError, Location, RuleMeta};
 
 use crate::engine::{Batch, Engine, EngineConfig, Origin, Request, SyncMode, TlsOptions, Url};
-use crate::experiments::{self, Context, Progress, RULES};
+use crate::experiments::{self, redact_finding, Context, Hooks, Progress, RULES};
 use crate::plan::{self, Plan};
 use crate::redact::{is_sensitive_header, Redactor};
 use crate::scope::Scope;
@@ -177,6 +177,8 @@ pub struct ProbeOutcome {
     /// What was skipped and why.
     pub notes: Vec<String>,
     pub requests_sent: usize,
+    /// Stopped early (Ctrl-C): the findings are those made before the stop.
+    pub interrupted: bool,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -248,7 +250,17 @@ pub fn run_probe_with_progress(
     args: &ProbeArgs,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> anyhow::Result<ProbeOutcome> {
-    run_probe_inner(args, &env_var, Some(progress))
+    let hooks = Hooks {
+        progress: Some(progress),
+        ..Hooks::default()
+    };
+    run_probe_inner(args, &env_var, hooks)
+}
+
+/// [`run_probe`] with progress, findings streamed as they are made, and a stop flag
+/// (Ctrl-C): a stopped run returns what it found so far, marked `interrupted`.
+pub fn run_probe_with_hooks(args: &ProbeArgs, hooks: Hooks<'_>) -> anyhow::Result<ProbeOutcome> {
+    run_probe_inner(args, &env_var, hooks)
 }
 
 /// [`run_probe`] with an explicit environment lookup (for tests).
@@ -256,16 +268,17 @@ pub fn run_probe_with_env(
     args: &ProbeArgs,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ProbeOutcome> {
-    run_probe_inner(args, env, None)
+    run_probe_inner(args, env, Hooks::default())
 }
 
 fn run_probe_inner(
     args: &ProbeArgs,
     env: &dyn Fn(&str) -> Option<String>,
-    progress: Option<&(dyn Fn(&Progress) + Sync)>,
+    hooks: Hooks<'_>,
 ) -> anyhow::Result<ProbeOutcome> {
     let plan = build_plan(args, env)?;
     let redactor = redactor_for(&plan);
+    crate::redact::register_for_panics(&redactor);
     let scrub = |e: anyhow::Error| anyhow::anyhow!(redactor.redact(&format!("{e:#}")));
     let target = Url::parse(&args.url).map_err(|e| scrub(e.into()))?;
     let mut extra = args.engine.scope.clone();
@@ -290,7 +303,7 @@ fn run_probe_inner(
         redactor: &redactor,
         sync: args.sync.into(),
         race_count: args.count.max(2),
-        progress,
+        hooks,
     };
     let is_selected = |code: &str| selected.is_empty() || selected.iter().any(|s| s == code);
     let collected = runtime()?.block_on(experiments::run_all(&ctx, &is_selected));
@@ -308,6 +321,7 @@ fn run_probe_inner(
         rules: RULES,
         notes: collected.notes.iter().map(|n| redactor.redact(n)).collect(),
         requests_sent: engine.requests_sent(),
+        interrupted: collected.interrupted,
     })
 }
 
@@ -332,26 +346,6 @@ fn fingerprint(f: &Finding) -> String {
     who.dedup();
     let text = format!("{}\n{method}\n{path}\n{}", f.code, who.join(","));
     crate::engine::http1::sha256_hex(text.as_bytes())[..16].to_string()
-}
-
-/// A last pass over everything a finding carries: experiments redact as they write, and
-/// this makes sure nothing slipped through.
-fn redact_finding(f: &mut Finding, r: &Redactor) {
-    f.message = r.redact(&f.message);
-    f.fix = f.fix.as_deref().map(|s| r.redact(s));
-    if let Location::Http(h) = &mut f.location {
-        h.url = r.redact(&h.url);
-    }
-    for rel in &mut f.related {
-        rel.message = r.redact(&rel.message);
-        if let Location::Http(h) = &mut rel.location {
-            h.url = r.redact(&h.url);
-        }
-    }
-    for e in &mut f.evidence {
-        e.url = r.redact(&e.url);
-        e.note = e.note.as_deref().map(|s| r.redact(s));
-    }
 }
 
 /// `tocsin race URL`: a hand-made race with curl's conventions.
@@ -615,6 +609,7 @@ pub fn run_race(args: &RaceArgs) -> anyhow::Result<RaceOutcome> {
             }
         }
     }
+    crate::redact::register_for_panics(&redactor);
     let scrub = |e: anyhow::Error| anyhow::anyhow!(redactor.redact(&format!("{e:#}")));
     let count = args.count;
     let config = args.engine.config().map_err(scrub)?;

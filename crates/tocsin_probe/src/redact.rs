@@ -57,6 +57,37 @@ impl Redactor {
     }
 }
 
+/// The secrets of the current run, for the panic hook: a panic message may quote a
+/// request, and panics print outside every report path.
+static PANIC_REDACTOR: std::sync::Mutex<Option<Redactor>> = std::sync::Mutex::new(None);
+
+/// Makes `redactor`'s secrets known to [`redact_for_panic`].
+pub fn register_for_panics(redactor: &Redactor) {
+    if let Ok(mut slot) = PANIC_REDACTOR.lock() {
+        let merged = slot.get_or_insert_with(Redactor::new);
+        for (secret, replacement) in &redactor.secrets {
+            if !merged.secrets.iter().any(|(s, _)| s == secret) {
+                merged.secrets.push((secret.clone(), replacement.clone()));
+            }
+        }
+        merged
+            .secrets
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    }
+}
+
+/// `text` with every registered secret replaced; `None` when the registry cannot be
+/// read (the panic happened while it was held), so the caller prints nothing of it.
+pub fn redact_for_panic(text: &str) -> Option<String> {
+    match PANIC_REDACTOR.try_lock() {
+        Ok(slot) => Some(match slot.as_ref() {
+            Some(r) => r.redact(text),
+            None => text.to_string(),
+        }),
+        Err(_) => None,
+    }
+}
+
 fn percent_encode(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
@@ -96,5 +127,14 @@ mod tests {
         assert!(!out.contains("tok/en+1") && !out.contains("tok%2Fen"));
         assert!(out.contains("<redacted:alice>"));
         assert!(out.ends_with("<redacted:bob>"));
+    }
+
+    #[test]
+    fn panic_messages_lose_registered_secrets() {
+        let mut r = Redactor::new();
+        r.add("carol", "panic-secret-7d1e");
+        register_for_panics(&r);
+        let out = redact_for_panic("index out of range for panic-secret-7d1e").unwrap();
+        assert_eq!(out, "index out of range for <redacted:carol>");
     }
 }

@@ -1115,3 +1115,71 @@ async fn h2_zero_window_is_reported_not_waited_on_forever() {
         assert!(err.to_string().contains("flow-control window"), "{err}");
     }
 }
+
+/// A server that accepts and never reads: the prefixes of a last-byte batch with bodies
+/// larger than the socket buffers can never be written in full. The warm-up writes them
+/// concurrently, so every connection has bytes waiting at the server while none has
+/// finished (written one after another, the second connection got nothing until the
+/// first gave up on its timeout, so a batch cost one timeout per connection). The
+/// server then resets them all, and every request is an error naming it.
+#[tokio::test(flavor = "current_thread")]
+async fn last_byte_warm_up_writes_every_connection_at_once() {
+    const CONNECTIONS: usize = 3;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let server = std::thread::spawn(move || {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        let mut conns: Vec<TcpStream> = Vec::new();
+        let mut all_waiting = false;
+        let mut probe = [0u8; 1];
+        while Instant::now() < give_up {
+            if let Ok((s, _)) = listener.accept() {
+                let _ = s.set_nonblocking(true);
+                conns.push(s);
+            }
+            all_waiting = conns.len() == CONNECTIONS
+                && conns
+                    .iter()
+                    .all(|c| matches!(c.peek(&mut probe), Ok(n) if n > 0));
+            if all_waiting {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for c in &conns {
+            reset_on_drop(c);
+        }
+        all_waiting
+    });
+    // The total timeout is far beyond the server's patience: only a concurrent warm-up
+    // gets every connection its bytes before the server gives up.
+    let config = EngineConfig {
+        total_timeout: Duration::from_secs(60),
+        ..quick_config()
+    };
+    let origin = format!("http://{addr}");
+    let engine = engine_at(&origin, config);
+    let body = vec![b'x'; 16 << 20];
+    let url = Url::parse(&format!("{origin}/upload")).expect("url");
+    let requests = (0..CONNECTIONS)
+        .map(|_| Request::new("POST", url.clone()).body(body.clone()))
+        .collect();
+    let batch = engine
+        .batch(requests, SyncMode::LastByte)
+        .await
+        .expect("the batch itself runs");
+    let all_waiting = server.join().expect("server thread");
+    assert!(
+        all_waiting,
+        "every connection had bytes at the server while none could finish its prefix"
+    );
+    for e in &batch.exchanges {
+        assert!(
+            matches!(e.result, Err(EngineError::Io(_))),
+            "{}: {:?}",
+            e.request.url,
+            e.result
+        );
+    }
+}

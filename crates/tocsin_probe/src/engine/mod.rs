@@ -559,29 +559,39 @@ async fn last_byte(
         }
     }
     ready.sort_by_key(|(i, _, _)| *i);
-    // Warm each connection with all but the final byte.
-    let mut warm = Vec::new();
+    // Warm every connection with all but the final byte, concurrently: a server that
+    // never reads a large body then costs one timeout for the batch, not one per
+    // connection (before, the prefixes were written one after another).
+    let mut warming = JoinSet::new();
     for (i, request, mut stream) in ready {
-        let bytes = request.to_http1();
-        let split = bytes.len() - 1;
-        let prefix = async {
-            stream.write_all(&bytes[..split]).await?;
-            // TLS: the prefix leaves as its own records; the final byte gets one alone.
-            stream.flush().await
+        let timeout = config.total_timeout;
+        warming.spawn(async move {
+            let bytes = request.to_http1();
+            let split = bytes.len() - 1;
+            let prefix = async {
+                stream.write_all(&bytes[..split]).await?;
+                // TLS: the prefix leaves as its own records; the final byte gets one alone.
+                stream.flush().await
+            };
+            let written = match tokio::time::timeout(timeout, prefix).await {
+                Ok(Ok(())) => Ok(bytes[split]),
+                Ok(Err(e)) => Err(EngineError::Io(e.to_string())),
+                Err(_) => Err(EngineError::TotalTimeout),
+            };
+            (i, request, stream, written)
+        });
+    }
+    let mut warm = Vec::new();
+    while let Some(joined) = warming.join_next().await {
+        let Ok((i, request, stream, written)) = joined else {
+            continue;
         };
-        let written = tokio::time::timeout(config.total_timeout, prefix).await;
         match written {
-            Ok(Ok(())) => warm.push((i, request, stream, bytes[split])),
-            Ok(Err(e)) => out.push((
-                i,
-                Exchange::failed(request, started, EngineError::Io(e.to_string())),
-            )),
-            Err(_) => out.push((
-                i,
-                Exchange::failed(request, started, EngineError::TotalTimeout),
-            )),
+            Ok(last) => warm.push((i, request, stream, last)),
+            Err(e) => out.push((i, Exchange::failed(request, started, e))),
         }
     }
+    warm.sort_by_key(|(i, _, _, _)| *i);
     let warmed = Instant::now();
     if !config.settle.is_zero() {
         tokio::time::sleep(config.settle).await;

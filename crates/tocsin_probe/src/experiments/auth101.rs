@@ -125,6 +125,9 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
         return;
     }
     for (method, path, declared) in routes(ctx) {
+        if ctx.stopped() {
+            return;
+        }
         let Some(url) = ctx.url(&path) else { continue };
         let plain = Request::new(&method, url.clone());
         // Baselines: each identity's own answer.
@@ -212,7 +215,7 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
                 .evidence
                 .push(ctx.evidence(e, None, None, Some(format!("{label}: {verdict}"))));
         }
-        out.findings.push(finding);
+        ctx.found(out, finding);
     }
 }
 

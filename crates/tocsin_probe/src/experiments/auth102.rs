@@ -68,6 +68,9 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
         return;
     }
     for spec in &ctx.plan.revocations {
+        if ctx.stopped() {
+            return;
+        }
         run_one(ctx, out, spec).await;
     }
 }
@@ -102,6 +105,10 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
     let mut stale: Vec<Stale> = Vec::new();
     let mut evidence: Vec<(Exchange, Option<Instant>, String)> = Vec::new();
     for round in 0..rounds {
+        // The restore after the loop gives the key back, so stopping here is safe.
+        if ctx.stopped() {
+            break;
+        }
         if let Some(restore) = &restore {
             if !ctx.reset(out, restore).await {
                 ctx.note(out, format!("AUTH102 {name}: the restore failed, stopped"));
@@ -216,5 +223,5 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &Revocation) {
             .evidence
             .push(ctx.evidence(e, who, *origin, Some(note.clone())));
     }
-    out.findings.push(finding);
+    ctx.found(out, finding);
 }

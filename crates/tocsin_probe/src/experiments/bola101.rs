@@ -82,6 +82,9 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
             continue;
         };
         for path in paths {
+            if ctx.stopped() {
+                return;
+            }
             if ctx.plan.is_shared(path) || ctx.plan.is_skipped("GET", path) {
                 continue;
             }
@@ -104,23 +107,26 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
                             r.status,
                             sim * 100.0
                         );
-                        out.findings.push(finding(
-                            ctx,
-                            "GET",
-                            &url,
-                            message,
-                            &[
-                                (&own, &owner.name, "owner's own request".to_string()),
-                                (
-                                    &theirs,
-                                    &other.name,
-                                    format!(
-                                        "other identity: accepted, {:.0}% similar",
-                                        sim * 100.0
+                        ctx.found(
+                            out,
+                            finding(
+                                ctx,
+                                "GET",
+                                &url,
+                                message,
+                                &[
+                                    (&own, &owner.name, "owner's own request".to_string()),
+                                    (
+                                        &theirs,
+                                        &other.name,
+                                        format!(
+                                            "other identity: accepted, {:.0}% similar",
+                                            sim * 100.0
+                                        ),
                                     ),
-                                ),
-                            ],
-                        ));
+                                ],
+                            ),
+                        );
                     }
                 }
                 if !ctx.plan.allow_destructive {
@@ -165,28 +171,31 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
                         ctx.redact(path),
                         change.status().unwrap_or(0),
                     );
-                    out.findings.push(finding(
-                        ctx,
-                        &method,
-                        &url,
-                        message,
-                        &[
-                            (&own, &owner.name, "owner's own read".to_string()),
-                            (
-                                &change,
-                                &other.name,
-                                format!(
-                                    "other identity's {method}: {}",
-                                    if change_verdict == Verdict::Accepted {
-                                        "accepted"
-                                    } else {
-                                        "unclear answer, but it took effect"
-                                    }
+                    ctx.found(
+                        out,
+                        finding(
+                            ctx,
+                            &method,
+                            &url,
+                            message,
+                            &[
+                                (&own, &owner.name, "owner's own read".to_string()),
+                                (
+                                    &change,
+                                    &other.name,
+                                    format!(
+                                        "other identity's {method}: {}",
+                                        if change_verdict == Verdict::Accepted {
+                                            "accepted"
+                                        } else {
+                                            "unclear answer, but it took effect"
+                                        }
+                                    ),
                                 ),
-                            ),
-                            (&after, &owner.name, "owner's read afterwards".to_string()),
-                        ],
-                    ));
+                                (&after, &owner.name, "owner's read afterwards".to_string()),
+                            ],
+                        ),
+                    );
                 }
             }
         }

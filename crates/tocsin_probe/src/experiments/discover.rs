@@ -80,6 +80,9 @@ pub async fn objects(ctx: &Context<'_>, out: &mut Collector) -> BTreeMap<String,
         .map(|e| e.path.as_str())
         .collect();
     for template in reads.iter().filter(|p| p.contains(['{', '<'])) {
+        if ctx.stopped() {
+            break;
+        }
         let Some((collection, param)) = collection_of(template) else {
             continue;
         };

@@ -9,6 +9,11 @@ pub mod race101;
 pub mod race102;
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Instant;
 
 use tocsin_diagnostics::{ExchangeEvidence, Finding, HttpLocation, InputError, Location, RuleMeta};
@@ -36,8 +41,20 @@ pub struct Context<'a> {
     pub sync: SyncMode,
     /// Copies per race unless the plan says otherwise.
     pub race_count: usize,
+    pub hooks: Hooks<'a>,
+}
+
+/// What the caller hears while a run goes, and how it asks the run to stop.
+#[derive(Clone, Copy, Default)]
+pub struct Hooks<'a> {
     /// Told about each experiment and each request, for progress bars on long runs.
     pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
+    /// Each finding as soon as it is made, already redacted: streamed, it survives a
+    /// run that is killed later.
+    pub on_finding: Option<&'a (dyn Fn(&Finding) + Sync)>,
+    /// Once set (by a Ctrl-C handler), experiments stop at their next step boundary:
+    /// after a round's restore, never between a revocation and its restore.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// What a run is doing, for a progress display.
@@ -56,6 +73,8 @@ pub struct Collector {
     pub errors: Vec<InputError>,
     /// What was skipped and why, for the terminal summary.
     pub notes: Vec<String>,
+    /// The run was asked to stop before it had done everything.
+    pub interrupted: bool,
 }
 
 impl Context<'_> {
@@ -78,9 +97,23 @@ impl Context<'_> {
         out.notes.push(self.redact(text.as_ref()));
     }
 
+    /// Whether the run was asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.hooks.stop.is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    /// Records a finding (redacted) and streams it to the caller at once.
+    pub fn found(&self, out: &mut Collector, mut finding: Finding) {
+        redact_finding(&mut finding, self.redactor);
+        if let Some(on_finding) = self.hooks.on_finding {
+            on_finding(&finding);
+        }
+        out.findings.push(finding);
+    }
+
     /// Sends one request; a failure is recorded as an input error, not fatal.
     fn tick(&self) {
-        if let Some(progress) = self.progress {
+        if let Some(progress) = self.hooks.progress {
             progress(&Progress::Requests {
                 sent: self.engine.requests_sent(),
                 cap: self.engine.config().max_requests,
@@ -317,34 +350,106 @@ pub async fn run_all(ctx: &Context<'_>, selected: &dyn Fn(&str) -> bool) -> Coll
         redactor: ctx.redactor,
         sync: ctx.sync,
         race_count: ctx.race_count,
-        progress: ctx.progress,
+        hooks: ctx.hooks,
     };
-    let start = |code: &'static str| {
-        if let Some(progress) = ctx.progress {
+    let mut skipped: Vec<&str> = Vec::new();
+    for code in ORDER {
+        if !selected(code) {
+            continue;
+        }
+        if ctx.stopped() {
+            skipped.push(code);
+            continue;
+        }
+        if let Some(progress) = ctx.hooks.progress {
             progress(&Progress::Experiment(code));
         }
-    };
-    if selected(auth101::META.code) {
-        start(auth101::META.code);
-        auth101::run(ctx, &mut out).await;
+        let run: Pin<Box<dyn Future<Output = ()> + '_>> = match code {
+            "AUTH101" => Box::pin(auth101::run(ctx, &mut out)),
+            "BOLA101" => Box::pin(bola101::run(ctx, &mut out)),
+            "RACE101" => Box::pin(race101::run(ctx, &mut out)),
+            "RACE102" => Box::pin(race102::run(ctx, &mut out)),
+            _ => Box::pin(auth102::run(ctx, &mut out)),
+        };
+        // A bug in one experiment costs that experiment, not the findings already made
+        // nor the experiments after it.
+        if let Err(panic) = CatchUnwind(run).await {
+            out.errors.push(InputError {
+                code: "E005".into(),
+                location: ctx.location("*", &ctx.base),
+                message: ctx.redact(&format!(
+                    "{code} stopped by an internal error (a bug in tocsin): {panic}"
+                )),
+            });
+        }
     }
-    if selected(bola101::META.code) {
-        start(bola101::META.code);
-        bola101::run(ctx, &mut out).await;
-    }
-    if selected(race101::META.code) {
-        start(race101::META.code);
-        race101::run(ctx, &mut out).await;
-    }
-    if selected(race102::META.code) {
-        start(race102::META.code);
-        race102::run(ctx, &mut out).await;
-    }
-    if selected(auth102::META.code) {
-        start(auth102::META.code);
-        auth102::run(ctx, &mut out).await;
+    if ctx.stopped() {
+        out.interrupted = true;
+        let not_run = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; not run: {}", skipped.join(", "))
+        };
+        // An error, so every report format says the run is incomplete.
+        out.errors.push(InputError {
+            code: "E006".into(),
+            location: ctx.location("*", &ctx.base),
+            message: format!(
+                "interrupted: the findings are those made before the run was stopped{not_run}"
+            ),
+        });
     }
     out
+}
+
+/// The experiments in the order they run: reads before writes, races last, the
+/// revocation (which takes a key away) at the very end.
+const ORDER: [&str; 5] = [
+    auth101::META.code,
+    bola101::META.code,
+    race101::META.code,
+    race102::META.code,
+    auth102::META.code,
+];
+
+/// Runs a future and turns a panic inside it into an error message.
+struct CatchUnwind<'a>(Pin<Box<dyn Future<Output = ()> + 'a>>);
+
+impl Future for CatchUnwind<'_> {
+    type Output = Result<(), String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_string()))),
+        }
+    }
+}
+
+/// A last pass over everything a finding carries: experiments redact as they write, and
+/// this makes sure nothing slipped through.
+pub fn redact_finding(f: &mut Finding, r: &Redactor) {
+    f.message = r.redact(&f.message);
+    f.fix = f.fix.as_deref().map(|s| r.redact(s));
+    if let Location::Http(h) = &mut f.location {
+        h.url = r.redact(&h.url);
+    }
+    for rel in &mut f.related {
+        rel.message = r.redact(&rel.message);
+        if let Location::Http(h) = &mut rel.location {
+            h.url = r.redact(&h.url);
+        }
+    }
+    for e in &mut f.evidence {
+        e.url = r.redact(&e.url);
+        e.note = e.note.as_deref().map(|s| r.redact(s));
+    }
 }
 
 pub(crate) fn ms(d: std::time::Duration) -> f64 {
@@ -354,6 +459,22 @@ pub(crate) fn ms(d: std::time::Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_experiment_becomes_an_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let mut progress = 0;
+        let caught = runtime.block_on(CatchUnwind(Box::pin(async {
+            progress += 1;
+            tokio::task::yield_now().await;
+            panic!("boom at step {progress}");
+        })));
+        assert_eq!(caught, Err("boom at step 1".to_string()));
+        let fine = runtime.block_on(CatchUnwind(Box::pin(async {})));
+        assert_eq!(fine, Ok(()));
+    }
 
     #[test]
     fn similarity_orders_sensibly() {

@@ -57,6 +57,9 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
         return;
     }
     for spec in &ctx.plan.races {
+        if ctx.stopped() {
+            return;
+        }
         run_one(ctx, out, spec).await;
     }
 }
@@ -155,5 +158,5 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &RaceSpec) {
             .evidence
             .push(ctx.evidence(e, identity, origin, Some(note.into())));
     }
-    out.findings.push(finding);
+    ctx.found(out, finding);
 }

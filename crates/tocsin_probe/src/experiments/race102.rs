@@ -53,6 +53,9 @@ pub async fn run(ctx: &Context<'_>, out: &mut Collector) {
         return;
     }
     for spec in &ctx.plan.scope_changes {
+        if ctx.stopped() {
+            return;
+        }
         run_one(ctx, out, spec).await;
     }
 }
@@ -94,6 +97,10 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &ScopeChange) {
         .collect();
     let mut outside = Vec::new();
     for round in 0..rounds {
+        // Each round ends with the restore, so stopping between rounds is safe.
+        if ctx.stopped() {
+            break;
+        }
         // The change goes last so the reads tend to pass their check before it lands.
         let mut requests = vec![read.clone(); count];
         requests.push(change.clone());
@@ -173,5 +180,5 @@ async fn run_one(ctx: &Context<'_>, out: &mut Collector, spec: &ScopeChange) {
             .evidence
             .push(ctx.evidence(e, who, *origin, Some(note.clone())));
     }
-    out.findings.push(finding);
+    ctx.found(out, finding);
 }
