@@ -131,13 +131,16 @@ impl H2Server {
                         while let Some(Ok((request, mut respond))) = conn.accept().await {
                             tokio::spawn(async move {
                                 let mut body = request.into_body();
+                                let mut received = 0usize;
                                 while let Some(Ok(chunk)) = body.data().await {
+                                    received += chunk.len();
                                     let _ = body.flow_control().release_capacity(chunk.len());
                                 }
                                 let response =
                                     http::Response::builder().status(200).body(()).unwrap();
                                 if let Ok(mut send) = respond.send_response(response, false) {
-                                    let _ = send.send_data(bytes::Bytes::from_static(b"ok"), true);
+                                    let answer = format!("ok {received}");
+                                    let _ = send.send_data(bytes::Bytes::from(answer), true);
                                 }
                             });
                         }
@@ -192,7 +195,8 @@ async fn single_packet_final_frames_arrive_in_one_read_after_warmup() {
         let warmed = batch.warmed.expect("warmed");
         for e in &batch.exchanges {
             assert_eq!(e.status(), Some(200), "{:?}", e.result);
-            assert_eq!(e.response().unwrap().body, b"ok");
+            let sent = e.request.body.len();
+            assert_eq!(e.response().unwrap().body, format!("ok {sent}").as_bytes());
             assert!(e.released.unwrap() >= warmed);
             assert!(e.first_byte.unwrap() >= e.released.unwrap());
         }
@@ -211,6 +215,46 @@ async fn single_packet_final_frames_arrive_in_one_read_after_warmup() {
             "single-packet n={n} post={post}: all {n} END_STREAM frames in read #{first_call}"
         );
     }
+}
+
+/// Bodies beyond the server's flow-control window (64 KB per stream and per
+/// connection) are sent in full as the server opens its window, and the final frames
+/// still leave together, after all of it.
+#[tokio::test(flavor = "current_thread")]
+async fn single_packet_bodies_beyond_the_flow_control_window() {
+    let server = H2Server::start(1000);
+    let origin = format!("http://{}", server.addr);
+    let engine = Engine::new(
+        EngineConfig::default(),
+        Scope::new([Origin::parse(&origin).unwrap()]),
+    );
+    let sizes = [70_000usize, 200_000, 65_536, 1_000_000, 3];
+    let requests: Vec<Request> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &size)| {
+            Request::new("POST", Url::parse(&format!("{origin}/upload/{i}")).unwrap())
+                .body(vec![b'a' + i as u8; size])
+        })
+        .collect();
+    let batch = engine
+        .batch(requests, SyncMode::SinglePacket)
+        .await
+        .unwrap();
+    let warmed = batch.warmed.expect("warmed");
+    for (e, size) in batch.exchanges.iter().zip(sizes) {
+        assert_eq!(e.status(), Some(200), "{:?}", e.result);
+        assert_eq!(e.response().unwrap().body, format!("ok {size}").as_bytes());
+    }
+    let rec = server.record.lock().unwrap();
+    assert_eq!(rec.end_streams.len(), sizes.len());
+    let first_call = rec.end_streams[0].0;
+    assert!(
+        rec.end_streams.iter().all(|(call, _)| *call == first_call),
+        "{:?}",
+        rec.end_streams.iter().map(|e| e.0).collect::<Vec<_>>()
+    );
+    assert!(rec.end_streams.iter().all(|(_, t)| *t >= warmed));
 }
 
 #[tokio::test(flavor = "current_thread")]

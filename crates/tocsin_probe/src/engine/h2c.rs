@@ -292,6 +292,46 @@ async fn read_h2_response(
     )
 }
 
+/// Waits until `done` holds for the frames written so far; false once nothing more was
+/// written for `idle`, or after `total`.
+async fn wait_until(
+    count: &Mutex<FrameCount>,
+    idle: Duration,
+    total: Duration,
+    done: impl Fn(&FrameCount) -> bool,
+) -> Result<bool, EngineError> {
+    let started = Instant::now();
+    let mut last_progress = (started, usize::MAX);
+    let mut spins = 0u32;
+    loop {
+        let (finished, written) = {
+            let c = count
+                .lock()
+                .map_err(|_| EngineError::Io("frame count lock poisoned".into()))?;
+            (done(&c), c.data_bytes + c.end_streams)
+        };
+        if finished {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if written != last_progress.1 {
+            last_progress = (now, written);
+        }
+        if now > last_progress.0 + idle || now > started + total {
+            return Ok(false);
+        }
+        // Frames queue within a few polls of the connection task; past that, sleep
+        // instead of spinning a core for the whole timeout. A release waiting here is
+        // untouched: its frames wait in the gate.
+        spins += 1;
+        if spins < 1000 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
 /// The client settings every HTTP/2 connection of the engine uses.
 fn client_builder(limits: ParseLimits) -> h2::client::Builder {
     // The response head cap of HTTP/1.1 applies to header blocks too. Before, h2's
@@ -544,6 +584,29 @@ async fn run(
         });
         streams.push((*i, send, last));
     }
+    // Bodies beyond the server's flow-control window (64 KB by default) leave as the
+    // server opens it. Every byte but the final ones must be on the wire before the
+    // gate closes: held in the gate, the server would never see them, never open its
+    // window, and the final frames could never be queued. PINGs overtake held DATA, so
+    // this waits on the bytes h2 actually wrote.
+    let prefix_bytes: usize = requests
+        .iter()
+        .map(|(_, r)| r.body.len().saturating_sub(1))
+        .sum();
+    let sent_prefix = wait_until(&count, config.read_timeout, config.total_timeout, |c| {
+        c.data_bytes >= prefix_bytes
+    })
+    .await?;
+    if !sent_prefix {
+        let sent = count
+            .lock()
+            .map_err(|_| EngineError::Io("frame count lock poisoned".into()))?
+            .data_bytes;
+        return Err(EngineError::H2(format!(
+            "the server's flow-control window stayed closed (no WINDOW_UPDATE): \
+             {sent} of {prefix_bytes} request body bytes could be sent before the release"
+        )));
+    }
     // A PING answered means every frame queued before it reached the server.
     ping(&mut ping_pong, &mut driver.0, config.read_timeout).await?;
     let warmed = Instant::now();
@@ -561,40 +624,26 @@ async fn run(
     }
     // Let the connection task move every final frame into the gate (bounded wait).
     let body_bytes: usize = requests.iter().map(|(_, r)| r.body.len()).sum();
-    let wait_until = Instant::now() + config.read_timeout;
-    let mut spins = 0u32;
-    loop {
-        let (ready, data_bytes) = {
-            let c = count
-                .lock()
-                .map_err(|_| EngineError::Io("frame count lock poisoned".into()))?;
-            (c.end_streams >= queued, c.data_bytes)
-        };
-        if ready {
-            break;
-        }
-        if Instant::now() > wait_until {
-            // h2 holds DATA back only for flow control, and the PINGs above overtake
-            // held DATA: a server that never opens its window (no WINDOW_UPDATE) lands
-            // here. Before, this said only "final frames were never queued".
-            return Err(EngineError::H2(if data_bytes < body_bytes {
-                format!(
-                    "the server's flow-control window stayed closed (no WINDOW_UPDATE): \
-                     {data_bytes} of {body_bytes} request body bytes could be sent"
-                )
-            } else {
-                "final frames were never queued".into()
-            }));
-        }
-        // Frames queue within a few polls of the connection task; past that, sleep
-        // instead of spinning a core for the whole read timeout. The release itself is
-        // untouched: the frames wait in the gate.
-        spins += 1;
-        if spins < 1000 {
-            tokio::task::yield_now().await;
+    let all_queued = wait_until(&count, config.read_timeout, config.total_timeout, |c| {
+        c.end_streams >= queued
+    })
+    .await?;
+    if !all_queued {
+        let data_bytes = count
+            .lock()
+            .map_err(|_| EngineError::Io("frame count lock poisoned".into()))?
+            .data_bytes;
+        // h2 holds DATA back only for flow control, and the PINGs above overtake
+        // held DATA: a server that never opens its window (no WINDOW_UPDATE) lands
+        // here. Before, this said only "final frames were never queued".
+        return Err(EngineError::H2(if data_bytes < body_bytes {
+            format!(
+                "the server's flow-control window stayed closed (no WINDOW_UPDATE): \
+                 {data_bytes} of {body_bytes} request body bytes could be sent"
+            )
         } else {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+            "final frames were never queued".into()
+        }));
     }
     // The release: everything held goes out in one write; frames queued meanwhile follow.
     let mut released = None;
