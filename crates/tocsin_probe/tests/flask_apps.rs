@@ -55,7 +55,8 @@ fn free_port() -> u16 {
         .expect("a free port on 127.0.0.1")
 }
 
-/// A server process we started; killed (by its own handle) when dropped.
+/// A server process we started, in its own process group; the whole group (gunicorn's
+/// workers, hypercorn's multiprocessing helpers) is killed when dropped.
 struct App {
     child: Child,
     port: u16,
@@ -63,6 +64,9 @@ struct App {
 
 impl Drop for App {
     fn drop(&mut self) {
+        // The group id is the child's pid (`process_group(0)` at spawn).
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -115,7 +119,9 @@ fn start(python: &Path, server: Server, twin: &str) -> App {
                 .arg("tocsin_lab:app");
         }
     }
+    use std::os::unix::process::CommandExt;
     let child = cmd
+        .process_group(0)
         .env("TOCSIN_TWIN", twin)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
