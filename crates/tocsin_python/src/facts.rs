@@ -337,9 +337,73 @@ pub struct Facts {
     pub returns: Origins,
     /// Whether any path refuses the request (for decorators and guard helpers).
     pub refuses: bool,
+    /// Stretches of the function that run only for some request methods
+    /// (`if request.method == "GET": … return`): one view serving several methods is
+    /// several routes for authorization purposes.
+    pub method_scopes: Vec<MethodScope>,
+}
+
+/// The request methods a stretch of code runs for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MethodFilter {
+    Only(Vec<String>),
+    Except(Vec<String>),
+}
+
+impl MethodFilter {
+    pub fn allows(&self, method: &str) -> bool {
+        match self {
+            MethodFilter::Only(m) => m.iter().any(|x| x == method),
+            MethodFilter::Except(m) => !m.iter().any(|x| x == method),
+        }
+    }
+
+    fn negated(&self) -> MethodFilter {
+        match self {
+            MethodFilter::Only(m) => MethodFilter::Except(m.clone()),
+            MethodFilter::Except(m) => MethodFilter::Only(m.clone()),
+        }
+    }
+}
+
+/// Events with sequence numbers in `seq_start..seq_end` run only for the methods the
+/// filter allows.
+#[derive(Debug, Clone)]
+pub struct MethodScope {
+    pub filter: MethodFilter,
+    pub seq_start: u32,
+    pub seq_end: u32,
 }
 
 impl Facts {
+    /// Whether the function branches on the request method.
+    pub fn branches_on_method(&self) -> bool {
+        !self.method_scopes.is_empty()
+    }
+
+    /// The facts of one request method: events inside branches for other methods are
+    /// dropped.
+    pub fn for_method(&self, method: &str) -> Facts {
+        let scopes = &self.method_scopes;
+        let runs = |seq: u32| {
+            !scopes
+                .iter()
+                .any(|s| s.seq_start <= seq && seq < s.seq_end && !s.filter.allows(method))
+        };
+        let mut facts = self.clone();
+        facts.checks.retain(|e| runs(e.seq));
+        facts.accesses.retain(|e| runs(e.seq));
+        facts.request_reads.retain(|e| runs(e.seq));
+        facts.writes.retain(|e| runs(e.seq));
+        facts.conditions.retain(|e| runs(e.seq));
+        facts.lookups.retain(|e| runs(e.seq));
+        facts.field_writes.retain(|e| runs(e.seq));
+        facts.cache_writes.retain(|e| runs(e.seq));
+        facts.session_writes.retain(|e| runs(e.seq));
+        facts.method_scopes.clear();
+        facts
+    }
+
     /// Applies a callee's summary at a call site: its checks, accesses, reads and
     /// writes happen there, in the callee's order, with parameters replaced by the
     /// call's arguments. A callee's own `with lock:` blocks keep their identity; the
@@ -918,8 +982,63 @@ impl<'a> Walker<'_, 'a, '_> {
     }
 
     fn body(&mut self, body: &'a [Stmt]) {
+        // `if request.method == "GET": … return` makes the rest of the block run for
+        // the other methods only.
+        let mut rest_of_block: Vec<(MethodFilter, u32)> = Vec::new();
         for stmt in body {
             self.stmt(stmt);
+            if let Stmt::If(if_stmt) = stmt {
+                if if_stmt.elif_else_clauses.is_empty() && exits(&if_stmt.body) {
+                    if let Some(filter) = self.method_filter(&if_stmt.test) {
+                        rest_of_block.push((filter.negated(), self.facts.seq_count));
+                    }
+                }
+            }
+        }
+        for (filter, seq_start) in rest_of_block {
+            self.facts.method_scopes.push(MethodScope {
+                filter,
+                seq_start,
+                seq_end: self.facts.seq_count,
+            });
+        }
+    }
+
+    /// `request.method == "X"`, `!= "X"`, `in ("X", "Y")`, `not in …`, either way round.
+    fn method_filter(&self, test: &Expr) -> Option<MethodFilter> {
+        let Expr::Compare(compare) = test else {
+            return None;
+        };
+        let ([op], [right]) = (&*compare.ops, &*compare.comparators) else {
+            return None;
+        };
+        let is_method = |e: &Expr| {
+            matches!(e, Expr::Attribute(a) if a.attr.as_str() == "method")
+                && self.qualified(e).as_deref() == Some("flask.request.method")
+        };
+        let literals = |e: &Expr| -> Option<Vec<String>> {
+            let one = |e: &Expr| match e {
+                Expr::StringLiteral(s) => Some(s.value.to_str().to_ascii_uppercase()),
+                _ => None,
+            };
+            match e {
+                Expr::Tuple(t) => t.elts.iter().map(one).collect(),
+                Expr::List(l) => l.elts.iter().map(one).collect(),
+                Expr::Set(set) => set.elts.iter().map(one).collect(),
+                other => one(other).map(|m| vec![m]),
+            }
+        };
+        let methods = if is_method(&compare.left) {
+            literals(right)?
+        } else if is_method(right) {
+            literals(&compare.left)?
+        } else {
+            return None;
+        };
+        match op {
+            ast::CmpOp::Eq | ast::CmpOp::In => Some(MethodFilter::Only(methods)),
+            ast::CmpOp::NotEq | ast::CmpOp::NotIn => Some(MethodFilter::Except(methods)),
+            _ => None,
         }
     }
 
@@ -1023,9 +1142,34 @@ impl<'a> Walker<'_, 'a, '_> {
                     });
                     self.facts.refuses = true;
                 }
-                self.body(&if_stmt.body);
+                // Branches on the request method run for those methods only; an
+                // `else` (or later `elif`) runs for none of the earlier ones.
+                let mut earlier: Vec<MethodFilter> = Vec::new();
+                let scoped_body =
+                    |walker: &mut Self,
+                     test: Option<&Expr>,
+                     body: &'a [Stmt],
+                     earlier: &mut Vec<MethodFilter>| {
+                        let own = test.and_then(|t| walker.method_filter(t));
+                        let seq_start = walker.facts.seq_count;
+                        walker.body(body);
+                        let seq_end = walker.facts.seq_count;
+                        for filter in own
+                            .iter()
+                            .cloned()
+                            .chain(earlier.iter().map(MethodFilter::negated))
+                        {
+                            walker.facts.method_scopes.push(MethodScope {
+                                filter,
+                                seq_start,
+                                seq_end,
+                            });
+                        }
+                        earlier.extend(own);
+                    };
+                scoped_body(self, Some(&*if_stmt.test), &if_stmt.body, &mut earlier);
                 for clause in &if_stmt.elif_else_clauses {
-                    self.body(&clause.body);
+                    scoped_body(self, clause.test.as_ref(), &clause.body, &mut earlier);
                 }
             }
             Stmt::Assert(assert) => {
@@ -2199,6 +2343,18 @@ pub fn root_name(mut expr: &Expr) -> Option<&str> {
 }
 
 /// The last identifier of a name or attribute chain.
+/// Does the block always leave the view: its last statement returns, raises or aborts?
+fn exits(body: &[Stmt]) -> bool {
+    match body.last() {
+        Some(Stmt::Return(_) | Stmt::Raise(_)) => true,
+        Some(Stmt::Expr(e)) => matches!(
+            &*e.value,
+            Expr::Call(call) if last_name(&call.func) == Some("abort")
+        ),
+        _ => false,
+    }
+}
+
 pub fn last_name(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Name(name) => Some(name.id.as_str()),

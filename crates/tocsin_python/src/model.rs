@@ -306,7 +306,7 @@ fn build_routes<'a>(
             }
             let mut methods = methods.clone();
             methods.sort();
-            out.push(Route {
+            let route = Route {
                 methods,
                 rule: rule.clone(),
                 params: path_params(&rule),
@@ -322,7 +322,34 @@ fn build_routes<'a>(
                 principals,
                 object_refs,
                 mounted_on: mounted_on.clone(),
-            });
+            };
+            // A view that branches on `request.method` is one route per method: what
+            // GET checks does not protect what PUT does.
+            if route.methods.len() > 1 && route.facts.branches_on_method() {
+                for method in &route.methods {
+                    let facts = route.facts.for_method(method);
+                    let object_refs = route
+                        .object_refs
+                        .iter()
+                        .filter(|r| facts.accesses.iter().any(|a| a.loc == r.loc))
+                        .cloned()
+                        .collect();
+                    out.push(Route {
+                        methods: vec![method.clone()],
+                        rule: route.rule.clone(),
+                        params: route.params.clone(),
+                        view: route.view.clone(),
+                        declared: route.declared,
+                        guards: route.guards.clone(),
+                        facts,
+                        principals: route.principals.clone(),
+                        object_refs,
+                        mounted_on: route.mounted_on.clone(),
+                    });
+                }
+            } else {
+                out.push(route);
+            }
         }
     }
     let _ = ObjKind::App;

@@ -130,7 +130,52 @@ pub fn check_all(ctx: &Context<'_>, enabled: &(dyn Fn(&str) -> bool + Sync)) -> 
                     out.extend(many.take_findings());
                 }
             }
-            out
+            merge_method_splits(out)
         })
         .collect()
+}
+
+/// A view that branches on the request method is one route per method in the model
+/// (`tocsin_python::model`); a flaw several of those methods share is one finding
+/// naming them all (`PUT,DELETE /notes/<int:id>`), not one per method.
+fn merge_method_splits(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::new();
+    for finding in findings {
+        let Some(route) = finding.route.clone() else {
+            out.push(finding);
+            continue;
+        };
+        let label = format!("{} {}", route.method, route.url);
+        let shape = finding.message.replace(&label, "\u{0}");
+        let twin = out.iter_mut().find(|prev| {
+            prev.code == finding.code
+                && prev.location == finding.location
+                && prev.route.as_ref().is_some_and(|r| {
+                    r.url == route.url
+                        && r.method != route.method
+                        && prev
+                            .message
+                            .replace(&format!("{} {}", r.method, r.url), "\u{0}")
+                            == shape
+                })
+        });
+        let Some(prev) = twin else {
+            out.push(finding);
+            continue;
+        };
+        if let Some(prev_route) = prev.route.as_mut() {
+            let old_label = format!("{} {}", prev_route.method, prev_route.url);
+            let mut methods: Vec<&str> = prev_route
+                .method
+                .split(',')
+                .chain(route.method.split(','))
+                .collect();
+            methods.sort_unstable();
+            methods.dedup();
+            prev_route.method = methods.join(",");
+            let new_label = format!("{} {}", prev_route.method, prev_route.url);
+            prev.message = prev.message.replace(&old_label, &new_label);
+        }
+    }
+    out
 }

@@ -18,7 +18,9 @@ pub static META: RuleMeta = RuleMeta {
 Flags a route that reaches a resource (an ORM model, a module-level store, a data
 helper) by a caller-supplied id without tying it to the caller, when another route
 to the same resource does check (typically GET checks ownership and PUT, PATCH or
-DELETE does not).
+DELETE does not). A view that serves several methods and branches on
+`request.method` counts as one route per method: a check inside the GET branch does
+not protect the PUT branch.
 
 ## Why is this bad?
 The check exists, so the author knew the resource is per-user; the route that lacks
@@ -53,10 +55,21 @@ pub fn inconsistent_with<'m, 'a>(
     access: &Access,
 ) -> Option<&'m Route<'a>> {
     let wanted = resource(access);
-    ctx.model.routes.iter().find(|other| {
-        !(other.rule == route.rule && other.methods == route.methods)
-            && tied_resources(other).contains(&wanted)
-    })
+    // The most telling witness first: another method of the same URL, then a route
+    // in the same module, then any.
+    ctx.model
+        .routes
+        .iter()
+        .filter(|other| {
+            !(other.rule == route.rule && other.methods == route.methods)
+                && tied_resources(other).contains(&wanted)
+        })
+        .min_by_key(|other| {
+            (
+                other.rule != route.rule,
+                other.view.module != route.view.module,
+            )
+        })
 }
 
 pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
@@ -74,10 +87,13 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                 resource(access),
                 label(other)
             );
+            // The check that involves the caller, not an existence test before it.
             let checked_at = other
                 .facts
                 .checks
-                .first()
+                .iter()
+                .find(|c| c.reads.has_principal())
+                .or(other.facts.checks.first())
                 .map(|c| c.loc)
                 .unwrap_or(other.declared);
             let finding = with_related(
