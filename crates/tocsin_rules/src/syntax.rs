@@ -19,6 +19,8 @@ pub struct Scope<'a> {
     body: &'a [Stmt],
     /// Its assignments, collected on first use: most functions never need them.
     locals: OnceCell<Locals<'a>>,
+    /// The body of the class a method belongs to (for `self.NAME` class constants).
+    class_body: Option<&'a [Stmt]>,
 }
 
 impl<'a> Scope<'a> {
@@ -28,7 +30,24 @@ impl<'a> Scope<'a> {
             in_function,
             body,
             locals: OnceCell::new(),
+            class_body: None,
         }
+    }
+
+    /// `NAME = <value>` at the top level of the enclosing class: what `self.NAME` and
+    /// `cls.NAME` read when no instance attribute shadows it.
+    pub fn class_constant(&self, name: &str) -> Option<&'a Expr> {
+        self.class_body?.iter().rev().find_map(|stmt| match stmt {
+            Stmt::Assign(a) => match a.targets.as_slice() {
+                [Expr::Name(n)] if n.id.as_str() == name => Some(&*a.value),
+                _ => None,
+            },
+            Stmt::AnnAssign(a) => match (&*a.target, a.value.as_deref()) {
+                (Expr::Name(n), Some(v)) if n.id.as_str() == name => Some(v),
+                _ => None,
+            },
+            _ => None,
+        })
     }
 
     fn collected(&self) -> &Locals<'a> {
@@ -86,6 +105,8 @@ struct Walk<'r, 'a, R: ?Sized> {
     rule: &'r mut R,
     scopes: Vec<Scope<'a>>,
     depth: usize,
+    /// The body of the class whose direct children are being walked.
+    class_body: Option<&'a [Stmt]>,
 }
 
 fn collect_assigns<'a>(body: &'a [Stmt], out: &mut Locals<'a>, depth: usize) {
@@ -162,9 +183,32 @@ impl<'a, R: SyntaxRule<'a> + ?Sized> Visitor<'a> for Walk<'_, 'a, R> {
             for decorator in &function.decorator_list {
                 self.visit_expr(&decorator.expression);
             }
-            self.scopes.push(Scope::new(module, &function.body, true));
+            let mut scope = Scope::new(module, &function.body, true);
+            // A method sees its class; a function nested in a method keeps it.
+            scope.class_body = self
+                .class_body
+                .take()
+                .or_else(|| self.scopes.last().and_then(|s| s.class_body));
+            self.scopes.push(scope);
             self.visit_body(&function.body);
             self.scopes.pop();
+        } else if let Stmt::ClassDef(class) = stmt {
+            for decorator in &class.decorator_list {
+                self.visit_expr(&decorator.expression);
+            }
+            if let Some(arguments) = &class.arguments {
+                for arg in arguments.args.iter() {
+                    self.visit_expr(arg);
+                }
+                for keyword in arguments.keywords.iter() {
+                    self.visit_expr(&keyword.value);
+                }
+            }
+            for child in &class.body {
+                self.class_body = Some(&class.body);
+                self.visit_stmt(child);
+            }
+            self.class_body = None;
         } else {
             visitor::walk_stmt(self, stmt);
         }
@@ -189,6 +233,7 @@ pub fn walk<'a, R: SyntaxRule<'a> + ?Sized>(ast: &'a ModModule, module: ModuleId
         rule,
         scopes: vec![Scope::new(module, &ast.body, false)],
         depth: 0,
+        class_body: None,
     };
     walk.visit_body(&ast.body);
 }

@@ -75,6 +75,10 @@ struct Key001<'c, 'a> {
     out: Vec<Finding>,
 }
 
+fn is_self_or_cls(expr: &Expr) -> bool {
+    matches!(expr, Expr::Name(n) if matches!(n.id.as_str(), "self" | "cls"))
+}
+
 /// Values whose comparison leaks nothing useful: None, booleans, numbers, `""`.
 fn is_harmless_operand(expr: &Expr) -> bool {
     match expr {
@@ -103,24 +107,26 @@ impl<'a> Key001<'_, 'a> {
         if is_harmless_operand(expr) {
             return true;
         }
-        if let Expr::Name(name) = expr {
-            if let Some(value) =
+        let constant = match expr {
+            Expr::Name(name) => {
                 crate::secret::value_of_name(self.ctx.index, scope, name.id.as_str())
-            {
-                return match value {
-                    Expr::StringLiteral(_) => is_harmless_operand(value),
-                    // `"X" * 10`: a repeated character is a mask.
-                    Expr::BinOp(b) => {
-                        matches!(
-                            (&*b.left, &*b.right),
-                            (Expr::StringLiteral(_), Expr::NumberLiteral(_))
-                        )
-                    }
-                    _ => false,
-                };
             }
+            // `self.reset_url_token` naming a class-level literal (Django's
+            // `reset_url_token = "set-password"`): a public marker, not a secret.
+            Expr::Attribute(attr) if is_self_or_cls(&attr.value) => {
+                scope.class_constant(attr.attr.as_str())
+            }
+            _ => None,
+        };
+        match constant {
+            Some(value @ Expr::StringLiteral(_)) => is_harmless_operand(value),
+            // `"X" * 10`: a repeated character is a mask.
+            Some(Expr::BinOp(b)) => matches!(
+                (&*b.left, &*b.right),
+                (Expr::StringLiteral(_), Expr::NumberLiteral(_))
+            ),
+            _ => false,
         }
-        false
     }
 
     /// A sequence scanned element by element: list/tuple/str literals, `x.split()`,
