@@ -157,6 +157,30 @@ impl H2Server {
     }
 }
 
+impl H2Server {
+    /// Its origin, and an engine scoped to it with the default configuration.
+    fn engine(&self) -> (String, Engine) {
+        let origin = format!("http://{}", self.addr);
+        let scope = Scope::new([Origin::parse(&origin).unwrap()]);
+        (origin, Engine::new(EngineConfig::default(), scope))
+    }
+
+    /// Every END_STREAM frame arrived in one read() call, after `warmed`: the final
+    /// frames left in one write, after every warm-up frame.
+    fn assert_final_frames_in_one_read(&self, count: usize, warmed: Instant) -> usize {
+        let rec = self.record.lock().unwrap();
+        assert_eq!(rec.end_streams.len(), count, "one END_STREAM per request");
+        let first_call = rec.end_streams[0].0;
+        assert!(
+            rec.end_streams.iter().all(|(call, _)| *call == first_call),
+            "{:?}",
+            rec.end_streams.iter().map(|e| e.0).collect::<Vec<_>>()
+        );
+        assert!(rec.end_streams.iter().all(|(_, t)| *t >= warmed));
+        first_call
+    }
+}
+
 impl Drop for H2Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -170,11 +194,7 @@ impl Drop for H2Server {
 async fn single_packet_final_frames_arrive_in_one_read_after_warmup() {
     for (n, post) in [(20, false), (20, true), (100, true)] {
         let server = H2Server::start(1000);
-        let origin = format!("http://{}", server.addr);
-        let engine = Engine::new(
-            EngineConfig::default(),
-            Scope::new([Origin::parse(&origin).unwrap()]),
-        );
+        let (origin, engine) = server.engine();
         let requests: Vec<Request> = (0..n)
             .map(|i| {
                 let r = Request::new(
@@ -200,17 +220,7 @@ async fn single_packet_final_frames_arrive_in_one_read_after_warmup() {
             assert!(e.released.unwrap() >= warmed);
             assert!(e.first_byte.unwrap() >= e.released.unwrap());
         }
-        let rec = server.record.lock().unwrap();
-        assert_eq!(rec.end_streams.len(), n, "one END_STREAM per request");
-        // All final frames were delivered by one read() call: they left in one write.
-        let first_call = rec.end_streams[0].0;
-        assert!(
-            rec.end_streams.iter().all(|(call, _)| *call == first_call),
-            "{:?}",
-            rec.end_streams.iter().map(|e| e.0).collect::<Vec<_>>()
-        );
-        // And after every warm-up frame (the PING answered before the release).
-        assert!(rec.end_streams.iter().all(|(_, t)| *t >= warmed));
+        let first_call = server.assert_final_frames_in_one_read(n, warmed);
         eprintln!(
             "single-packet n={n} post={post}: all {n} END_STREAM frames in read #{first_call}"
         );
@@ -223,11 +233,7 @@ async fn single_packet_final_frames_arrive_in_one_read_after_warmup() {
 #[tokio::test(flavor = "current_thread")]
 async fn single_packet_bodies_beyond_the_flow_control_window() {
     let server = H2Server::start(1000);
-    let origin = format!("http://{}", server.addr);
-    let engine = Engine::new(
-        EngineConfig::default(),
-        Scope::new([Origin::parse(&origin).unwrap()]),
-    );
+    let (origin, engine) = server.engine();
     let sizes = [70_000usize, 200_000, 65_536, 1_000_000, 3];
     let requests: Vec<Request> = sizes
         .iter()
@@ -246,25 +252,13 @@ async fn single_packet_bodies_beyond_the_flow_control_window() {
         assert_eq!(e.status(), Some(200), "{:?}", e.result);
         assert_eq!(e.response().unwrap().body, format!("ok {size}").as_bytes());
     }
-    let rec = server.record.lock().unwrap();
-    assert_eq!(rec.end_streams.len(), sizes.len());
-    let first_call = rec.end_streams[0].0;
-    assert!(
-        rec.end_streams.iter().all(|(call, _)| *call == first_call),
-        "{:?}",
-        rec.end_streams.iter().map(|e| e.0).collect::<Vec<_>>()
-    );
-    assert!(rec.end_streams.iter().all(|(_, t)| *t >= warmed));
+    server.assert_final_frames_in_one_read(sizes.len(), warmed);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_batch_beyond_the_stream_limit_fails_fast() {
     let server = H2Server::start(5);
-    let origin = format!("http://{}", server.addr);
-    let engine = Engine::new(
-        EngineConfig::default(),
-        Scope::new([Origin::parse(&origin).unwrap()]),
-    );
+    let (origin, engine) = server.engine();
     let requests = vec![Request::new("GET", Url::parse(&format!("{origin}/")).unwrap()); 10];
     let started = Instant::now();
     let batch = engine
