@@ -84,3 +84,26 @@ pub fn settings(loaded: &Loaded) -> Result<tocsin_rules::Settings> {
         .collect();
     Ok(settings)
 }
+
+/// Modules whose rules stopped on an internal error, as `E005` input errors: the rest
+/// of the run, and the findings of every other module, are kept.
+pub fn rule_failures(
+    project: &Project,
+    failures: Vec<tocsin_rules::RuleFailure>,
+) -> Vec<InputError> {
+    failures
+        .into_iter()
+        .map(|failure| {
+            let path = &project.file(project.module(failure.module).file).path;
+            discovery::path_error(
+                path,
+                "E005",
+                format!(
+                    "internal error while checking {} (a bug in tocsin; its findings are missing): {}",
+                    path.display(),
+                    failure.message
+                ),
+            )
+        })
+        .collect()
+}

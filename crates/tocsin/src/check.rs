@@ -61,8 +61,9 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     let model = AppModel::build(project, &index);
     phase("model");
     let ctx = Context::new(project, &index, &model, &settings);
-    let findings = tocsin_rules::check_all(&ctx, &enabled);
+    let (findings, failures) = tocsin_rules::check_all_guarded(&ctx, &enabled);
     phase("rules");
+    let rule_errors = crate::analysis::rule_failures(project, failures);
     let findings = per_file_ignores(findings, &config.per_file_ignores)?;
     let (mut findings, unused) = suppress::apply(findings, project.files(), enabled("SUP001"));
     findings.extend(unused);
@@ -142,6 +143,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitStatus> {
     }
 
     let mut errors = loaded.errors.clone();
+    errors.extend(rule_errors);
     errors.sort_by(|a, b| a.location.cmp(&b.location));
     let rules: Vec<RuleMeta> = tocsin_rules::all_rule_meta()
         .into_iter()

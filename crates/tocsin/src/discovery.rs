@@ -44,7 +44,7 @@ pub fn build_globset(patterns: &[String]) -> Result<GlobSet> {
     builder.build().context("building exclude globs")
 }
 
-fn path_error(path: &Path, code: &str, message: String) -> InputError {
+pub fn path_error(path: &Path, code: &str, message: String) -> InputError {
     InputError {
         code: code.to_string(),
         location: Location::Source(SourceSpan {

@@ -158,6 +158,8 @@ struct StaticRun {
     /// Every route (`METHOD /path/{param}`): the auth matrix, object discovery from
     /// collection routes, and the write methods BOLA101 tries.
     endpoints: Vec<String>,
+    /// Inputs the static half could not analyse (E001–E003) or check (E005).
+    errors: Vec<InputError>,
 }
 
 fn static_run(input: &InputArgs) -> Result<StaticRun> {
@@ -168,7 +170,9 @@ fn static_run(input: &InputArgs) -> Result<StaticRun> {
     let model = AppModel::build(project, &index);
     let ctx = Context::new(project, &index, &model, &settings);
     let all = |_: &str| true;
-    let findings = tocsin_rules::check_all(&ctx, &all);
+    let (findings, failures) = tocsin_rules::check_all_guarded(&ctx, &all);
+    let mut errors = loaded.errors.clone();
+    errors.extend(analysis::rule_failures(project, failures));
     let endpoints = crate::probe::model_endpoints(&model);
     let sources = project
         .files()
@@ -181,6 +185,7 @@ fn static_run(input: &InputArgs) -> Result<StaticRun> {
         rules,
         sources,
         endpoints,
+        errors,
     })
 }
 
@@ -292,7 +297,8 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
         incomplete,
     );
     rules.extend(outcome.rules.iter().copied());
-    let mut errors = outcome.errors;
+    let mut errors = statics.errors;
+    errors.extend(outcome.errors);
     if let Some(message) = &timed_out {
         errors.push(InputError {
             code: "E006".into(),

@@ -12,4 +12,6 @@ pub mod secret;
 pub mod syntax;
 
 pub use context::{Context, Settings};
-pub use registry::{all_rule_meta, check_all, rule_by_code, RuleEntry, RULES};
+pub use registry::{
+    all_rule_meta, check_all, check_all_guarded, rule_by_code, RuleEntry, RuleFailure, RULES,
+};

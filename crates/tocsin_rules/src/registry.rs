@@ -114,25 +114,78 @@ pub fn check_all(ctx: &Context<'_>, enabled: &(dyn Fn(&str) -> bool + Sync)) -> 
     let modules: Vec<ModuleId> = ctx.project.modules().map(|(id, _)| id).collect();
     modules
         .par_iter()
-        .flat_map_iter(|&module| {
-            let mut out = Vec::new();
-            let mut visitors = Vec::new();
-            for rule in &rules {
-                match rule.syntax {
-                    Some(make) => visitors.extend(make(ctx, module)),
-                    None => (rule.check)(ctx, module, &mut out),
-                }
-            }
-            if !visitors.is_empty() {
-                if let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() {
-                    let mut many = Many(visitors);
-                    walk(ast, module, &mut many);
-                    out.extend(many.take_findings());
-                }
-            }
-            merge_method_splits(out)
-        })
+        .flat_map_iter(|&module| check_module(ctx, &rules, module))
         .collect()
+}
+
+/// A module whose rules stopped on an internal error (a bug in tocsin).
+#[derive(Debug, Clone)]
+pub struct RuleFailure {
+    pub module: ModuleId,
+    pub message: String,
+}
+
+/// [`check_all`] for the command line: a panic while checking one module costs that
+/// module's findings only. It comes back as a failure and every other module is still
+/// checked. (The fuzz targets call [`check_all`], where a panic must surface.)
+pub fn check_all_guarded(
+    ctx: &Context<'_>,
+    enabled: &(dyn Fn(&str) -> bool + Sync),
+) -> (Vec<Finding>, Vec<RuleFailure>) {
+    let rules: Vec<&RuleEntry> = RULES.iter().filter(|r| enabled(r.meta.code)).collect();
+    let modules: Vec<ModuleId> = ctx.project.modules().map(|(id, _)| id).collect();
+    guarded(&modules, |module| check_module(ctx, &rules, module))
+}
+
+/// Runs `check` on every module in parallel; a module whose check panics becomes a
+/// failure instead of taking the run down.
+fn guarded(
+    modules: &[ModuleId],
+    check: impl Fn(ModuleId) -> Vec<Finding> + Sync,
+) -> (Vec<Finding>, Vec<RuleFailure>) {
+    let outcomes: Vec<Result<Vec<Finding>, RuleFailure>> = modules
+        .par_iter()
+        .map(|&module| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(module))).map_err(
+                |payload| RuleFailure {
+                    module,
+                    message: payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "panic".to_string()),
+                },
+            )
+        })
+        .collect();
+    let mut findings = Vec::new();
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(found) => findings.extend(found),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    (findings, failures)
+}
+
+fn check_module(ctx: &Context<'_>, rules: &[&RuleEntry], module: ModuleId) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut visitors = Vec::new();
+    for rule in rules {
+        match rule.syntax {
+            Some(make) => visitors.extend(make(ctx, module)),
+            None => (rule.check)(ctx, module, &mut out),
+        }
+    }
+    if !visitors.is_empty() {
+        if let Some(ast) = ctx.project.file(ctx.project.module(module).file).module() {
+            let mut many = Many(visitors);
+            walk(ast, module, &mut many);
+            out.extend(many.take_findings());
+        }
+    }
+    merge_method_splits(out)
 }
 
 /// A view that branches on the request method is one route per method in the model
@@ -178,4 +231,38 @@ fn merge_method_splits(findings: Vec<Finding>) -> Vec<Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tocsin_diagnostics::{Location, Position, Severity, SourceSpan};
+
+    #[test]
+    fn a_panicking_module_costs_only_its_own_findings() {
+        let finding = |module: ModuleId| {
+            Finding::new(
+                "KEY001",
+                Severity::Medium,
+                format!("module {module}"),
+                Location::Source(SourceSpan {
+                    path: format!("m{module}.py").into(),
+                    start: Position { line: 1, column: 1 },
+                    end: Position { line: 1, column: 1 },
+                }),
+            )
+        };
+        let modules: Vec<ModuleId> = (0..8).collect();
+        let (findings, failures) = guarded(&modules, |module| {
+            if module == 3 {
+                panic!("rule bug in module {module}");
+            }
+            vec![finding(module)]
+        });
+        assert_eq!(findings.len(), 7);
+        assert!(findings.iter().all(|f| f.message != "module 3"));
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].module, 3);
+        assert_eq!(failures[0].message, "rule bug in module 3");
+    }
 }
