@@ -378,18 +378,30 @@ fn merge(
             continue;
         };
         let matches = |url: &str| regex.is_match(path_of(url));
-        let confirming = live.iter().enumerate().find(|(_, l)| {
-            codes.contains(&l.code.as_str())
-                && matches!(&l.location, Location::Http(h) if matches(&h.url))
-        });
-        if let Some((i, evidence)) = confirming {
-            used[i] = true;
+        // Every live finding on this route is the same flaw shown again (bob changes
+        // alice's note, alice deletes bob's): one finding carries all their evidence.
+        let confirming: Vec<usize> = live
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| {
+                !used[*i]
+                    && codes.contains(&l.code.as_str())
+                    && matches!(&l.location, Location::Http(h) if matches(&h.url))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if !confirming.is_empty() {
             finding.status = Some(Status::Confirmed);
-            finding.evidence = evidence.evidence.clone();
-            finding = finding.with_related(
-                evidence.location.clone(),
-                format!("{}: {}", evidence.code, evidence.message),
-            );
+            finding.evidence.clear();
+            for i in confirming {
+                used[i] = true;
+                let evidence = &live[i];
+                finding.evidence.extend(evidence.evidence.iter().cloned());
+                finding = finding.with_related(
+                    evidence.location.clone(),
+                    format!("{}: {}", evidence.code, evidence.message),
+                );
+            }
         } else if codes.is_empty() {
             finding.status = Some(Status::NotTested {
                 reason: not_tested_reason(&finding.code, &label),

@@ -545,3 +545,66 @@ fn scan_discovers_objects_from_the_app_model() {
     let fixed = scan(&argv, &[]);
     assert!(bola_messages(&fixed).is_empty(), "{}", stdout(&fixed));
 }
+
+/// One view for GET, PUT and DELETE whose GET branch alone checks the owner: the static
+/// BOLA002 names DELETE,PUT and is confirmed by BOLA101 with objects discovered from
+/// the collection route; every live exchange that shows the flaw lands in that one
+/// finding. The fixed twin (owner checked before the branches) is silent both ways.
+#[test]
+fn a_method_branch_bola_is_found_statically_and_confirmed_live() {
+    let py = require_python!();
+    let keys = [
+        ("NOTES_ALICE_KEY", "notes-alice-4b7e1d"),
+        ("NOTES_BOB_KEY", "notes-bob-9c2a6f"),
+    ];
+    let scan_app = |file: &str| {
+        let run = format!("{} tests/apps/scan/{file}", py.display());
+        let path = format!("tests/apps/scan/{file}");
+        scan(
+            &[
+                &path,
+                "--run",
+                &run,
+                "--identity",
+                "alice:X-API-Key=notes-alice-4b7e1d",
+                "--identity",
+                "bob:X-API-Key=notes-bob-9c2a6f",
+                "--allow-destructive",
+                "--format",
+                "json",
+            ],
+            &keys,
+        )
+    };
+    let output = scan_app("notes_methods.py");
+    let report = json(&output);
+    let findings = report["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let finding = &findings[0];
+    assert_eq!(finding["code"], "BOLA002");
+    assert_eq!(finding["status"]["status"], "confirmed", "{finding:#}");
+    assert!(finding["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("DELETE,PUT /notes/<int:note_id>")));
+    let related: Vec<&str> = finding["related"]
+        .as_array()
+        .expect("related")
+        .iter()
+        .filter_map(|r| r["message"].as_str())
+        .collect();
+    for shown in [
+        "bob changes alice's object: PUT /notes/1",
+        "alice changes bob's object: DELETE /notes/2",
+    ] {
+        assert!(
+            related.iter().any(|m| m.contains(shown)),
+            "{shown}: {related:#?}"
+        );
+    }
+    let fixed = scan_app("notes_methods_fixed.py");
+    assert!(fixed.status.success(), "{}", stdout(&fixed));
+    assert!(json(&fixed)["findings"]
+        .as_array()
+        .expect("findings")
+        .is_empty());
+}

@@ -142,16 +142,21 @@ fn mentions_loaded(reads: &Origins, access: &Access) -> bool {
 /// comparison on the loaded object, or a permission lookup keyed by the caller and
 /// the requested id?
 pub fn tied_to_caller(route: &Route<'_>, access: &Access) -> bool {
-    if access.principal_scoped {
-        return true;
-    }
+    access.principal_scoped || tying_check(route, access).is_some()
+}
+
+/// The check that ties the object this access reaches to the caller, if one does.
+pub fn tying_check<'r>(route: &'r Route<'_>, access: &Access) -> Option<&'r Check> {
     let wanted = selectors(&access.args);
-    route_checks(route).iter().any(|rc| {
-        let reads = &rc.check.reads;
-        reads.has_principal()
-            && (wanted.iter().any(|(s, f)| reads_selector(reads, *s, f))
-                || mentions_loaded(reads, access))
-    })
+    route_checks(route)
+        .into_iter()
+        .find(|rc| {
+            let reads = &rc.check.reads;
+            reads.has_principal()
+                && (wanted.iter().any(|(s, f)| reads_selector(reads, *s, f))
+                    || mentions_loaded(reads, access))
+        })
+        .map(|rc| rc.check)
 }
 
 /// Routes restricted to a role (an admin guard, or a check comparing the caller's

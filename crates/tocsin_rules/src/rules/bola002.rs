@@ -7,6 +7,7 @@ use tocsin_python::project::ModuleId;
 
 use super::bola001::{exempt, resource, tied_resources, untied_accesses};
 use super::route_common::{label, routes_in, with_related};
+use crate::authz::tying_check;
 use crate::Context;
 
 pub static META: RuleMeta = RuleMeta {
@@ -87,12 +88,15 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
                 resource(access),
                 label(other)
             );
-            // The check that involves the caller, not an existence test before it.
+            // The check that ties the witness's object to the caller (not an existence
+            // test or the key check before it).
+            let wanted = resource(access);
             let checked_at = other
                 .facts
-                .checks
+                .accesses
                 .iter()
-                .find(|c| c.reads.has_principal())
+                .filter(|a| resource(a) == wanted)
+                .find_map(|a| tying_check(other, a))
                 .or(other.facts.checks.first())
                 .map(|c| c.loc)
                 .unwrap_or(other.declared);
