@@ -287,7 +287,14 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
         notes: Vec::new(),
         requests_sent: 0,
         interrupted: true,
+        discovered: Vec::new(),
     });
+    // Objects the run discovered count as covered like the plan's own: BOLA101 tried
+    // them, so silence on their route is a refutation.
+    let mut plan = plan;
+    for (owner, path) in &outcome.discovered {
+        plan.add_object(owner, path);
+    }
     let incomplete = outcome.interrupted || timed_out.is_some();
     let (findings, mut rules) = merge(
         statics.findings,

@@ -549,7 +549,8 @@ fn scan_discovers_objects_from_the_app_model() {
 /// One view for GET, PUT and DELETE whose GET branch alone checks the owner: the static
 /// BOLA002 names DELETE,PUT and is confirmed by BOLA101 with objects discovered from
 /// the collection route; every live exchange that shows the flaw lands in that one
-/// finding. The fixed twin (owner checked before the branches) is silent both ways.
+/// finding. The fixed twin (owner checked before the branches) is silent both ways, and
+/// a twin that enforces the owner out of the analysis' sight is refuted.
 #[test]
 fn a_method_branch_bola_is_found_statically_and_confirmed_live() {
     let py = require_python!();
@@ -607,4 +608,17 @@ fn a_method_branch_bola_is_found_statically_and_confirmed_live() {
         .as_array()
         .expect("findings")
         .is_empty());
+    // The owner enforced where reading cannot see it: the static finding stays, and
+    // BOLA101, run on the objects it discovered, refutes it.
+    let refuted = scan_app("notes_methods_refuted.py");
+    assert!(refuted.status.success(), "{}", stdout(&refuted));
+    let report = json(&refuted);
+    let findings = report["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0]["code"], "BOLA002");
+    assert_eq!(
+        findings[0]["status"]["status"], "refuted",
+        "{:#}",
+        findings[0]
+    );
 }

@@ -179,6 +179,8 @@ pub struct ProbeOutcome {
     pub requests_sent: usize,
     /// Stopped early (Ctrl-C): the findings are those made before the stop.
     pub interrupted: bool,
+    /// Objects found from collection routes, as (owner, path).
+    pub discovered: Vec<(String, String)>,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -322,6 +324,11 @@ fn run_probe_inner(
         notes: collected.notes.iter().map(|n| redactor.redact(n)).collect(),
         requests_sent: engine.requests_sent(),
         interrupted: collected.interrupted,
+        discovered: collected
+            .discovered
+            .iter()
+            .map(|(owner, path)| (owner.clone(), redactor.redact(path)))
+            .collect(),
     })
 }
 

@@ -75,6 +75,9 @@ pub struct Collector {
     pub notes: Vec<String>,
     /// The run was asked to stop before it had done everything.
     pub interrupted: bool,
+    /// Objects found from collection routes, as (owner, path): what BOLA101 tried
+    /// besides the plan's own.
+    pub discovered: Vec<(String, String)>,
 }
 
 impl Context<'_> {
@@ -340,6 +343,7 @@ pub async fn run_all(ctx: &Context<'_>, selected: &dyn Fn(&str) -> bool) -> Coll
         for (owner, paths) in discover::objects(ctx, &mut out).await {
             for path in paths {
                 plan.add_object(&owner, &path);
+                out.discovered.push((owner.clone(), path));
             }
         }
     }
