@@ -128,3 +128,78 @@ fn routes_report_principals_object_references_and_shared_state() {
         "the admin routes mutate key_permissions at runtime: {permissions}"
     );
 }
+
+/// A blueprint hook that lets reads through guards only the other methods, and a view
+/// serving GET and PUT is one route per method. The model's (method, rule) -> guarded
+/// table must match what Flask does: each route is requested without a key through
+/// Flask's test client, and exactly the guarded ones are refused.
+#[test]
+fn guards_that_branch_on_the_method_guard_only_those_methods() {
+    let output = tocsin(&[
+        "routes",
+        "--isolated",
+        "--format",
+        "json",
+        "tests/fixtures/routes_methods",
+    ]);
+    let model: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("model json");
+    let mut guarded: BTreeMap<(String, String), bool> = BTreeMap::new();
+    for route in model["routes"].as_array().expect("routes") {
+        let rule = route["rule"].as_str().expect("rule").to_string();
+        let has_guard = !route["guards"].as_array().expect("guards").is_empty();
+        for method in route["methods"].as_array().expect("methods") {
+            let method = method.as_str().expect("method").to_string();
+            guarded.insert((method, rule.clone()), has_guard);
+        }
+    }
+    let want: BTreeMap<(String, String), bool> = [
+        ("GET", "/items/", false),
+        ("POST", "/items/", true),
+        ("GET", "/items/<int:item_id>", false),
+        ("PUT", "/items/<int:item_id>", true),
+    ]
+    .into_iter()
+    .map(|(m, r, g)| ((m.to_string(), r.to_string()), g))
+    .collect();
+    assert_eq!(guarded, want);
+
+    // Flask's own answer, when the test venv is there.
+    let python = repo_root().join(".venv/bin/python");
+    if !python.exists() {
+        eprintln!("SKIPPED the Flask cross-check: no .venv (run scripts/setup-python.sh)");
+        return;
+    }
+    let script = r#"
+import json, sys
+sys.path.insert(0, "tests/fixtures/routes_methods")
+from app import app
+client = app.test_client()
+out = {}
+for method, rule in json.loads(sys.argv[1]):
+    url = rule.replace("<int:item_id>", "1")
+    status = client.open(url, method=method, json={"name": "x"}).status_code
+    out[method + " " + rule] = status in (401, 403)
+print(json.dumps(out))
+"#;
+    let pairs: Vec<(&str, &str)> = want.keys().map(|(m, r)| (m.as_str(), r.as_str())).collect();
+    let flask = std::process::Command::new(&python)
+        .current_dir(repo_root())
+        .args(["-c", script])
+        .arg(serde_json::to_string(&pairs).expect("pairs"))
+        .output()
+        .expect("running python");
+    assert!(
+        flask.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flask.stderr)
+    );
+    let refused: BTreeMap<String, bool> =
+        serde_json::from_slice(&flask.stdout).expect("flask's answers");
+    for ((method, rule), has_guard) in &want {
+        assert_eq!(
+            refused[&format!("{method} {rule}")],
+            *has_guard,
+            "{method} {rule}: Flask refuses without a key iff the model guards it"
+        );
+    }
+}

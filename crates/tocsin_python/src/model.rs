@@ -284,71 +284,44 @@ fn build_routes<'a>(
                 }
             }
             let facts = analyzer.facts(*module, function, *class, ParamMode::View);
-            let mut principals: Vec<Principal> = guards
-                .iter()
-                .flat_map(|g| g.principals.iter().cloned())
-                .collect();
-            principals.extend(unique_principals(&facts));
-            principals.sort();
-            principals.dedup();
-            let mut object_refs = Vec::new();
-            for access in &facts.accesses {
-                for origin in access.args.iter() {
-                    if let Origin::Request { source, field } = origin {
-                        object_refs.push(ObjectRef {
-                            source: *source,
-                            field: field.clone(),
-                            access: access.kind.clone(),
-                            loc: access.loc,
-                        });
-                    }
-                }
-            }
             let mut methods = methods.clone();
             methods.sort();
-            let route = Route {
-                methods,
-                rule: rule.clone(),
-                params: path_params(&rule),
-                view: View {
-                    module: *module,
-                    function,
-                    class: *class,
-                    qualname: qualname(index, *module, *class, function),
-                },
-                declared: decl.loc,
-                guards,
-                facts,
-                principals,
-                object_refs,
-                mounted_on: mounted_on.clone(),
+            let view = View {
+                module: *module,
+                function,
+                class: *class,
+                qualname: qualname(index, *module, *class, function),
             };
-            // A view that branches on `request.method` is one route per method: what
-            // GET checks does not protect what PUT does.
-            if route.methods.len() > 1 && route.facts.branches_on_method() {
-                for method in &route.methods {
-                    let facts = route.facts.for_method(method);
-                    let object_refs = route
-                        .object_refs
-                        .iter()
-                        .filter(|r| facts.accesses.iter().any(|a| a.loc == r.loc))
-                        .cloned()
-                        .collect();
-                    out.push(Route {
-                        methods: vec![method.clone()],
-                        rule: route.rule.clone(),
-                        params: route.params.clone(),
-                        view: route.view.clone(),
-                        declared: route.declared,
-                        guards: route.guards.clone(),
-                        facts,
-                        principals: route.principals.clone(),
-                        object_refs,
-                        mounted_on: route.mounted_on.clone(),
-                    });
+            let make = |methods: Vec<String>, facts: Facts, guards: Vec<Guard>| {
+                route_of(
+                    methods,
+                    &rule,
+                    view.clone(),
+                    decl.loc,
+                    guards,
+                    facts,
+                    &mounted_on,
+                )
+            };
+            // A view (or a guard) that branches on `request.method` makes one route per
+            // method: what GET checks does not protect what PUT does, and a guard that
+            // lets reads through does not guard them.
+            let branches =
+                facts.branches_on_method() || guards.iter().any(|g| g.facts.branches_on_method());
+            if methods.len() > 1 && branches {
+                for method in &methods {
+                    out.push(make(
+                        vec![method.clone()],
+                        facts.for_method(method),
+                        guards_for(&guards, method),
+                    ));
                 }
             } else {
-                out.push(route);
+                let guards = match methods.as_slice() {
+                    [only] => guards_for(&guards, only),
+                    _ => guards,
+                };
+                out.push(make(methods, facts, guards));
             }
         }
     }
@@ -380,6 +353,71 @@ fn find_method<'a>(
         }
     }
     None
+}
+
+fn route_of<'a>(
+    methods: Vec<String>,
+    rule: &str,
+    view: View<'a>,
+    declared: Loc,
+    guards: Vec<Guard>,
+    facts: Facts,
+    mounted_on: &[String],
+) -> Route<'a> {
+    let mut principals: Vec<Principal> = guards
+        .iter()
+        .flat_map(|g| g.principals.iter().cloned())
+        .collect();
+    principals.extend(unique_principals(&facts));
+    principals.sort();
+    principals.dedup();
+    let mut object_refs = Vec::new();
+    for access in &facts.accesses {
+        for origin in access.args.iter() {
+            if let Origin::Request { source, field } = origin {
+                object_refs.push(ObjectRef {
+                    source: *source,
+                    field: field.clone(),
+                    access: access.kind.clone(),
+                    loc: access.loc,
+                });
+            }
+        }
+    }
+    Route {
+        methods,
+        rule: rule.to_string(),
+        params: path_params(rule),
+        view,
+        declared,
+        guards,
+        facts,
+        principals,
+        object_refs,
+        mounted_on: mounted_on.to_vec(),
+    }
+}
+
+/// The guards that run for `method`: one that branches on the method keeps the facts
+/// of that method only, and is no guard at all for a method it lets through unchecked.
+fn guards_for(guards: &[Guard], method: &str) -> Vec<Guard> {
+    guards
+        .iter()
+        .filter_map(|guard| {
+            if !guard.facts.branches_on_method() {
+                return Some(guard.clone());
+            }
+            let facts = guard.facts.for_method(method);
+            if facts.checks.is_empty() {
+                return None;
+            }
+            Some(Guard {
+                principals: unique_principals(&facts),
+                facts,
+                ..guard.clone()
+            })
+        })
+        .collect()
 }
 
 fn unique_principals(facts: &Facts) -> Vec<Principal> {
