@@ -31,6 +31,18 @@ fn collection_of(template: &str) -> Option<(String, String)> {
     Some((parent.to_string(), param.to_string()))
 }
 
+/// The read route that lists `collection`, with or without a trailing slash.
+fn listed_collection(reads: &BTreeSet<&str>, collection: &str) -> Option<String> {
+    let slashed = format!("{collection}/");
+    if reads.contains(collection) {
+        Some(collection.to_string())
+    } else if reads.contains(slashed.as_str()) {
+        Some(slashed)
+    } else {
+        None
+    }
+}
+
 /// The ids in a listing: a top-level array, or the first array inside an object; each
 /// element an id itself or an object with `id`, `<param>`, `uuid` or `<param>_id`.
 fn ids_in(body: &[u8], param: &str) -> Vec<String> {
@@ -86,7 +98,12 @@ pub async fn objects(ctx: &Context<'_>, out: &mut Collector) -> BTreeMap<String,
         let Some((collection, param)) = collection_of(template) else {
             continue;
         };
-        if !reads.contains(collection.as_str()) || ctx.plan.is_skipped("GET", &collection) {
+        // Blueprints often serve the collection at `/items/` and the item at
+        // `/items/<id>`: either spelling of the collection route counts.
+        let Some(collection) = listed_collection(&reads, &collection) else {
+            continue;
+        };
+        if ctx.plan.is_skipped("GET", &collection) {
             continue;
         }
         let Some(url) = ctx.url(&collection) else {
@@ -150,5 +167,19 @@ mod tests {
         assert_eq!(ids_in(br#"{"notes": [{"note_id": 3}]}"#, "note"), vec!["3"]);
         assert!(ids_in(br#"[{"id": "../etc"}]"#, "id").is_empty());
         assert!(ids_in(b"not json", "id").is_empty());
+    }
+
+    #[test]
+    fn collections_with_a_trailing_slash() {
+        let reads: BTreeSet<&str> = ["/items/", "/items/{item_id}", "/notes"].into();
+        assert_eq!(
+            listed_collection(&reads, "/items").as_deref(),
+            Some("/items/")
+        );
+        assert_eq!(
+            listed_collection(&reads, "/notes").as_deref(),
+            Some("/notes")
+        );
+        assert_eq!(listed_collection(&reads, "/users"), None);
     }
 }
