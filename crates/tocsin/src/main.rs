@@ -53,13 +53,8 @@ impl From<ExitStatus> for ExitCode {
 /// message may quote a request carrying a key).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        let message = tocsin_probe::redact::redact_for_panic(&message)
+        let message = tocsin_diagnostics::panic_message(info.payload()).unwrap_or_default();
+        let message = tocsin_probe::redact::redact_for_panic(message)
             .unwrap_or_else(|| "(message withheld)".to_string());
         let location = info
             .location()

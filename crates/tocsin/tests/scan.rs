@@ -84,24 +84,28 @@ macro_rules! require_python {
     };
 }
 
+/// `tocsin scan` of one seed example (`seed_toctou` or `seed_fixed`) with the seed's
+/// plan, started from its own app.py, plus `extra` arguments.
+fn scan_seed(py: &Path, example: &str, extra: &[&str]) -> std::process::Output {
+    let dir = format!("examples/{example}");
+    let run = format!("{} {dir}/app.py", py.display());
+    let mut args = vec![
+        dir.as_str(),
+        "--run",
+        &run,
+        "--plan",
+        "examples/seed_toctou/plan.toml",
+        "--ready-path",
+        "/users/1/profile",
+    ];
+    args.extend_from_slice(extra);
+    scan(&args, &[])
+}
+
 #[test]
 fn seed_toctou_is_confirmed_and_its_fixed_twin_is_clean() {
     let py = require_python!();
-    let run = format!("{} examples/seed_toctou/app.py", py.display());
-    let output = scan(
-        &[
-            "examples/seed_toctou",
-            "--run",
-            &run,
-            "--plan",
-            "examples/seed_toctou/plan.toml",
-            "--ready-path",
-            "/users/1/profile",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    let output = scan_seed(&py, "seed_toctou", &["--format", "json"]);
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -120,21 +124,7 @@ fn seed_toctou_is_confirmed_and_its_fixed_twin_is_clean() {
     let text = stdout(&output);
     assert!(!text.contains("scan-test-user-key") && !text.contains("scan-test-admin-key"));
 
-    let run = format!("{} examples/seed_fixed/app.py", py.display());
-    let fixed = scan(
-        &[
-            "examples/seed_fixed",
-            "--run",
-            &run,
-            "--plan",
-            "examples/seed_toctou/plan.toml",
-            "--ready-path",
-            "/users/1/profile",
-            "--format",
-            "json",
-        ],
-        &[],
-    );
+    let fixed = scan_seed(&py, "seed_fixed", &["--format", "json"]);
     assert_eq!(fixed.status.code(), Some(0), "{}", stdout(&fixed));
     assert!(json(&fixed)["findings"]
         .as_array()
@@ -366,26 +356,14 @@ fn an_interrupted_probe_keeps_its_findings() {
 fn planted_keys_never_reach_any_output() {
     let py = require_python!();
     let dir = tempfile::tempdir().expect("tempdir");
-    let run = format!("{} examples/seed_toctou/app.py", py.display());
     let mut everything = String::new();
     for format in ["text", "json", "sarif", "html"] {
         let report = dir.path().join(format!("report.{format}"));
         let report_arg = report.to_string_lossy().into_owned();
-        let output = scan(
-            &[
-                "examples/seed_toctou",
-                "--run",
-                &run,
-                "--plan",
-                "examples/seed_toctou/plan.toml",
-                "--ready-path",
-                "/users/1/profile",
-                "--format",
-                format,
-                "--output",
-                &report_arg,
-            ],
-            &[],
+        let output = scan_seed(
+            &py,
+            "seed_toctou",
+            &["--format", format, "--output", &report_arg],
         );
         everything.push_str(&String::from_utf8_lossy(&output.stdout));
         everything.push_str(&String::from_utf8_lossy(&output.stderr));

@@ -259,6 +259,15 @@ pub struct InputError {
     pub message: String,
 }
 
+/// The text of a panic's payload (`panic!("…")` carries a `&str` or a `String`), for
+/// the `E005` errors and the panic hook that report a bug instead of crashing.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
 /// Whether a fix can be applied without review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -9,7 +9,7 @@ mod finding;
 pub mod render;
 
 pub use finding::{
-    Applicability, Edit, ExchangeEvidence, Finding, Fix, HttpLocation, InputError, Location,
-    Position, Related, RuleMeta, Severity, SourceSpan, Status,
+    panic_message, Applicability, Edit, ExchangeEvidence, Finding, Fix, HttpLocation, InputError,
+    Location, Position, Related, RuleMeta, Severity, SourceSpan, Status,
 };
 pub use render::{render, Format, RenderOptions, Report, SeverityCounts, SourceLookup};

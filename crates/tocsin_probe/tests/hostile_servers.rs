@@ -160,10 +160,7 @@ impl RawServer {
     }
 
     fn engine(&self, config: EngineConfig) -> Engine {
-        Engine::new(
-            config,
-            Scope::new([Origin::parse(&self.origin()).expect("origin")]),
-        )
+        engine_at(&self.origin(), config)
     }
 }
 
@@ -612,6 +609,19 @@ fn engine_at(origin: &str, config: EngineConfig) -> Engine {
     Engine::new(config, Scope::new([Origin::parse(origin).expect("origin")]))
 }
 
+/// One single-packet batch of `paths` to `origin` (the batch itself must be sent).
+async fn single_packet(
+    origin: &str,
+    config: EngineConfig,
+    paths: &[&str],
+    body: &[u8],
+) -> tocsin_probe::engine::Batch {
+    engine_at(origin, config)
+        .batch(h2_requests(origin, paths, body), SyncMode::SinglePacket)
+        .await
+        .expect("batch")
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn h2_goaway_after_the_preface_fails_every_stream() {
     // PROTOCOL_ERROR (1) and NO_ERROR (0): either way no stream may be opened.
@@ -631,14 +641,7 @@ async fn h2_goaway_after_the_preface_fails_every_stream() {
             }
         });
         let origin = server.origin();
-        let engine = engine_at(&origin, quick_config());
-        let batch = engine
-            .batch(
-                h2_requests(&origin, &["/a", "/b"], b""),
-                SyncMode::SinglePacket,
-            )
-            .await
-            .expect("batch");
+        let batch = single_packet(&origin, quick_config(), &["/a", "/b"], b"").await;
         for (e, path) in batch.exchanges.iter().zip(["/a", "/b"]) {
             let err = failed(e, path);
             eprintln!("goaway {code}: {path}: {err}");
@@ -662,14 +665,7 @@ async fn h2_server_that_never_answers_a_ping_is_hung_up_on() {
         }
     });
     let origin = server.origin();
-    let engine = engine_at(&origin, quick_config());
-    let batch = engine
-        .batch(
-            h2_requests(&origin, &["/a", "/b"], b""),
-            SyncMode::SinglePacket,
-        )
-        .await
-        .expect("batch");
+    let batch = single_packet(&origin, quick_config(), &["/a", "/b"], b"").await;
     for (e, path) in batch.exchanges.iter().zip(["/a", "/b"]) {
         assert_eq!(*failed(e, path), EngineError::ReadTimeout);
     }
@@ -715,14 +711,7 @@ async fn h2_settings_flood_ends_the_batch() {
         }
     });
     let origin = server.origin();
-    let engine = engine_at(&origin, quick_config());
-    let batch = engine
-        .batch(
-            h2_requests(&origin, &["/a", "/b"], b""),
-            SyncMode::SinglePacket,
-        )
-        .await
-        .expect("batch");
+    let batch = single_packet(&origin, quick_config(), &["/a", "/b"], b"").await;
     for (e, path) in batch.exchanges.iter().zip(["/a", "/b"]) {
         let err = failed(e, path);
         eprintln!("settings flood: {path}: {err}");
@@ -835,11 +824,7 @@ async fn h2_header_blocks_are_capped_like_http1_heads() {
         let origin = server.origin();
         let mut config = quick_config();
         config.limits.max_head_bytes = 64 * 1024;
-        let engine = engine_at(&origin, config);
-        let batch = engine
-            .batch(h2_requests(&origin, &["/big"], b""), SyncMode::SinglePacket)
-            .await
-            .expect("batch");
+        let batch = single_packet(&origin, config, &["/big"], b"").await;
         let err = failed(&batch.exchanges[0], "/big");
         eprintln!("h2 header block {header_bytes:?}: {err}");
         assert!(
@@ -1011,12 +996,8 @@ async fn h2_endless_body_stops_at_the_body_cap() {
         max_body_kept: 4 * 1024,
         ..ParseLimits::default()
     };
-    let engine = engine_at(&origin, config);
     let paths = ["/ok", "/endless"];
-    let batch = engine
-        .batch(h2_requests(&origin, &paths, b""), SyncMode::SinglePacket)
-        .await
-        .expect("batch");
+    let batch = single_packet(&origin, config, &paths, b"").await;
     assert_eq!(
         batch.exchanges[0].status(),
         Some(200),
@@ -1068,12 +1049,8 @@ async fn h2_drip_fails_that_stream_and_keeps_the_others() {
         total_timeout: Duration::from_millis(1500),
         ..quick_config()
     };
-    let engine = engine_at(&origin, config);
     let paths = ["/ok", "/drip", "/ok"];
-    let batch = engine
-        .batch(h2_requests(&origin, &paths, b""), SyncMode::SinglePacket)
-        .await
-        .expect("batch");
+    let batch = single_packet(&origin, config, &paths, b"").await;
     assert_eq!(
         batch.exchanges[0].status(),
         Some(200),
@@ -1098,15 +1075,8 @@ async fn h2_zero_window_is_reported_not_waited_on_forever() {
     // the request bodies are larger than the window.
     let server = H2Server::start(0);
     let origin = server.origin();
-    let engine = engine_at(&origin, quick_config());
     let body = vec![b'b'; 4096];
-    let batch = engine
-        .batch(
-            h2_requests(&origin, &["/stall", "/stall"], &body),
-            SyncMode::SinglePacket,
-        )
-        .await
-        .expect("batch");
+    let batch = single_packet(&origin, quick_config(), &["/stall", "/stall"], &body).await;
     for e in &batch.exchanges {
         let Err(err) = &e.result else {
             panic!("a stalled stream cannot succeed");

@@ -516,31 +516,20 @@ impl<'a> Discovery<'_, 'a> {
         };
         let args = &call.arguments.args;
         match attr.attr.as_str() {
-            "register_blueprint" => {
+            method @ ("register_blueprint" | "add_namespace") => {
                 let Some(child) = args.first().and_then(|e| self.resolve_object(scope, e)) else {
                     return;
                 };
-                let prefix = keyword(call, "url_prefix")
-                    .and_then(string_literal)
-                    .map(str::to_string);
-                self.out.registrations.push(Registration {
-                    parent: owner,
-                    child,
-                    prefix,
-                });
-            }
-            "add_namespace" => {
-                let Some(child) = args.first().and_then(|e| self.resolve_object(scope, e)) else {
-                    return;
+                // `register_blueprint(bp, url_prefix=…)`, `add_namespace(ns, path)`.
+                let prefix = if method == "register_blueprint" {
+                    keyword(call, "url_prefix")
+                } else {
+                    keyword(call, "path").or_else(|| args.get(1))
                 };
-                let prefix = keyword(call, "path")
-                    .or_else(|| args.get(1))
-                    .and_then(string_literal)
-                    .map(str::to_string);
                 self.out.registrations.push(Registration {
                     parent: owner,
                     child,
-                    prefix,
+                    prefix: prefix.and_then(string_literal).map(str::to_string),
                 });
             }
             "init_app" => {

@@ -1,6 +1,6 @@
 //! The code table: every rule, by code. A rule is enabled by its code.
 
-use tocsin_diagnostics::{Finding, RuleMeta};
+use tocsin_diagnostics::{panic_message, Finding, RuleMeta};
 
 use rayon::prelude::*;
 use tocsin_python::project::ModuleId;
@@ -149,11 +149,9 @@ fn guarded(
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(module))).map_err(
                 |payload| RuleFailure {
                     module,
-                    message: payload
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "panic".to_string()),
+                    message: panic_message(payload.as_ref())
+                        .unwrap_or("panic")
+                        .to_string(),
                 },
             )
         })

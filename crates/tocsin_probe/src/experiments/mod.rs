@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Instant;
 
-use tocsin_diagnostics::{ExchangeEvidence, Finding, HttpLocation, InputError, Location, RuleMeta};
+use tocsin_diagnostics::{
+    panic_message, ExchangeEvidence, Finding, HttpLocation, InputError, Location, RuleMeta,
+};
 
 use crate::engine::{Batch, Engine, Exchange, Request, SyncMode, Url};
 use crate::plan::{Plan, PlanError, PlanRequest};
@@ -427,11 +429,9 @@ impl Future for CatchUnwind<'_> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_string()))),
+            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref())
+                .unwrap_or("panic")
+                .to_string())),
         }
     }
 }

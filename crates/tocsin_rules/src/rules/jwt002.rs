@@ -58,11 +58,8 @@ pub fn check(ctx: &Context<'_>, module: ModuleId, out: &mut Vec<Finding>) {
 /// This rule as one visitor of the shared syntax walk.
 pub fn syntax_rule<'c, 'a>(
     ctx: &'c Context<'a>,
-    module: ModuleId,
+    _module: ModuleId,
 ) -> Option<Box<dyn SyntaxRule<'a> + 'c>> {
-    let info = ctx.project.module(module);
-    let _ = info;
-
     Some(Box::new(Jwt002 {
         ctx,
         out: Vec::new(),

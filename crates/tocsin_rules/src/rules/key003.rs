@@ -61,7 +61,6 @@ pub fn syntax_rule<'c, 'a>(
     module: ModuleId,
 ) -> Option<Box<dyn SyntaxRule<'a> + 'c>> {
     let info = ctx.project.module(module);
-    let _ = info;
     let is_test = ctx.settings.test_files.contains(&info.file);
     Some(Box::new(Key003 {
         ctx,
